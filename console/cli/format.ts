@@ -1,0 +1,55 @@
+// Plain-text renderers for the CLI (the --json output is the API result itself).
+
+import type { AppInfo, AuditEntry, QueueDetail, QueueEntry, StatusResult, UserInfo } from '../../shared/domain.js';
+
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+export function formatStatus(s: StatusResult): string {
+  const states = Object.entries(s.queue.by_state).map(([k, v]) => `${k}=${v}`).join(' ') || 'empty';
+  return [
+    `${s.name} ${s.version} on ${s.hostname} (node ${s.node}, up ${s.uptime_s}s)`,
+    `queue depth ${s.queue.depth} (${states})`,
+    ...s.listeners.map((l) => `listening ${l.name.padEnd(15)} ${l.address}`),
+    `data ${s.data_dir}  sqlite ${s.sqlite.version} journal=${s.sqlite.journal_mode} synchronous=${s.sqlite.synchronous}`,
+  ].join('\n');
+}
+
+export function formatApps(apps: AppInfo[]): string {
+  return table(
+    ['NAME', 'STREAM', 'ENABLED', 'FROM', 'LAST AUTH'],
+    apps.map((a) => [a.name, a.stream, a.enabled ? 'yes' : 'no', a.from.join(','), a.last_auth_at ?? '-']),
+  );
+}
+
+export function formatUsers(users: UserInfo[]): string {
+  return table(['USER', 'ROLE', 'SINCE'], users.map((u) => [u.name, u.role, u.created_at]));
+}
+
+export function formatQueue(entries: QueueEntry[]): string {
+  if (entries.length === 0) return 'queue is empty';
+  return table(
+    ['ID', 'STATE', 'RECEIVED', 'SIZE', 'APP', 'SENDER', 'RECIPIENTS'],
+    entries.map((e) => [e.id, e.state, e.received_at, String(e.size), e.app, e.sender, e.recipients.join(',')]),
+  );
+}
+
+export function formatDetail(d: QueueDetail): string {
+  return [
+    `${d.id}  ${d.state}  ${d.stream}  received ${d.received_at}`,
+    `app ${d.app}  sender <${d.sender}>  size ${d.size}  message-id ${d.message_id}`,
+    table(
+      ['RCPT', 'ADDRESS', 'STATE', 'ATTEMPTS', 'NEXT', 'NOTE'],
+      d.recipient_rows.map((r) => [String(r.id), r.address, r.state, String(r.attempts), r.next_attempt_at ?? '-', r.hold_reason ?? r.last_error ?? '']),
+    ),
+  ].join('\n');
+}
+
+export function formatAudit(entries: AuditEntry[]): string {
+  return entries
+    .map((e) => `${String(e.seq).padStart(6)} ${e.ts} ${e.actor} ${e.action}${e.subject ? ` ${e.subject}` : ''} ${JSON.stringify(e.detail)}`)
+    .join('\n');
+}

@@ -1,0 +1,178 @@
+// The scriptable CLI: `sealpost <command>`. Every command speaks the typed control API
+// through ControlClient, prints text or --json, exits 0 on success and non-zero with one
+// line on stderr on failure.
+
+import { Command, Option } from 'commander';
+import type { Method, ParamsOf, ResultOf } from '../../shared/api.js';
+import { ROLES, STREAMS } from '../../shared/domain.js';
+import { ControlError } from '../../shared/errors.js';
+import { SEALPOST_VERSION } from '../../shared/version.js';
+import { ControlClient } from '../client.js';
+import { formatApps, formatAudit, formatDetail, formatQueue, formatStatus, formatUsers } from './format.js';
+import { findSocket } from './socket-path.js';
+
+interface GlobalOpts {
+  json?: boolean;
+  socket?: string;
+  config?: string;
+}
+
+export class CliFailure extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+  }
+}
+
+function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('sealpost')
+    .description('Sealpost secure email appliance')
+    .version(SEALPOST_VERSION)
+    .option('--json', 'machine-readable output')
+    .option('--socket <path>', 'control socket of the daemon')
+    .option('--config <file>', 'config file (to find the control socket)')
+    .showHelpAfterError()
+    .exitOverride();
+
+  const globals = (): GlobalOpts => program.opts<GlobalOpts>();
+
+  async function call<M extends Method>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
+    const client = await ControlClient.connect(findSocket(globals()));
+    try {
+      return await client.call(method, params);
+    } finally {
+      client.close();
+    }
+  }
+
+  function show<T>(result: T, text: (r: T) => string): void {
+    out(globals().json ? JSON.stringify(result, null, 2) : text(result));
+  }
+
+  program
+    .command('daemon')
+    .description('run the daemon in the foreground')
+    .option('--config <file>', 'TOML config file (default: SEALPOST_CONFIG or the embedded default)')
+    .action(async (o: { config?: string }) => {
+      const { runDaemon } = await import('../../daemon/main.js');
+      await runDaemon(o.config ?? globals().config ?? process.env.SEALPOST_CONFIG);
+    });
+
+  program
+    .command('status')
+    .description('daemon health, queue depth, listeners, versions')
+    .action(async () => show(await call('status', {}), formatStatus));
+
+  program
+    .command('whoami')
+    .description('the identity and role the daemon sees')
+    .action(async () => show(await call('whoami', {}), (w) => `${w.user} (uid ${w.uid}) role ${w.role}`));
+
+  const app = program.command('app').description('sending applications (SMTP credentials)');
+  app
+    .command('add <name>')
+    .addOption(new Option('--stream <stream>', 'delivery stream').choices([...STREAMS]).default('transactional'))
+    .option('--from <pattern...>', 'allowed sender addresses, * as wildcard (default: any address in domains)')
+    .action(async (name: string, o: { stream: (typeof STREAMS)[number]; from?: string[] }) =>
+      show(await call('app.add', { name, stream: o.stream, ...(o.from ? { from: o.from } : {}) }), (r) =>
+        [`app ${r.username} created (${r.app.stream}; may send as ${r.app.from.join(', ')})`, `username: ${r.username}`, `password: ${r.password}`, 'the password is shown only once'].join('\n'),
+      ),
+    );
+  app.command('list').action(async () => show(await call('app.list', {}), formatApps));
+  app.command('disable <name>').action(async (name: string) => show(await call('app.disable', { name }), (a) => `app ${a.name} disabled`));
+  app
+    .command('rotate <name>')
+    .action(async (name: string) => show(await call('app.rotate', { name }), (r) => `new password for ${r.username}: ${r.password}\nthe password is shown only once`));
+
+  const user = program.command('user').description('console/CLI identities (Unix users and their roles)');
+  user
+    .command('add <name>')
+    .addOption(new Option('--role <role>', 'role').choices([...ROLES]).makeOptionMandatory())
+    .action(async (name: string, o: { role: (typeof ROLES)[number] }) => show(await call('user.add', { name, role: o.role }), (u) => `user ${u.name} is ${u.role}`));
+  user.command('list').action(async () => show(await call('user.list', {}), formatUsers));
+  user.command('remove <name>').action(async (name: string) => show(await call('user.remove', { name }), (r) => `user ${r.removed} removed`));
+
+  const queue = program.command('queue').description('the delivery queue');
+  queue
+    .command('list')
+    .option('--state <state>', 'only messages in this state')
+    .option('--domain <domain>', 'only messages with a recipient at this domain')
+    .option('--limit <n>', 'at most n messages', (v) => Number(v))
+    .action(async (o: { state?: string; domain?: string; limit?: number }) =>
+      show(await call('queue.list', { ...(o.state ? { state: o.state as never } : {}), ...(o.domain ? { domain: o.domain } : {}), ...(o.limit ? { limit: o.limit } : {}) }), formatQueue),
+    );
+  queue.command('show <id>').action(async (id: string) => show(await call('queue.show', { id }), formatDetail));
+  queue
+    .command('hold <id>')
+    .option('--reason <text>', 'why (audited)')
+    .action(async (id: string, o: { reason?: string }) => show(await call('queue.hold', { id, ...(o.reason ? { reason: o.reason } : {}) }), formatDetail));
+  queue
+    .command('release <id>')
+    .requiredOption('--reason <text>', 'why (audited)')
+    .action(async (id: string, o: { reason: string }) => show(await call('queue.release', { id, reason: o.reason }), formatDetail));
+  queue.command('retry <id>').action(async (id: string) => show(await call('queue.retry', { id }), formatDetail));
+  queue
+    .command('delete <id>')
+    .requiredOption('--reason <text>', 'why (audited)')
+    .action(async (id: string, o: { reason: string }) => show(await call('queue.delete', { id, reason: o.reason }), formatDetail));
+
+  const audit = program.command('audit').description('the tamper-evident audit log');
+  audit.command('verify').action(async () => {
+    const r = await call('audit.verify', {});
+    show(r, (v) => (v.ok ? `audit chain intact: ${v.entries} entries` : `audit chain BROKEN at entry ${v.first_bad}: ${v.problem}`));
+    if (!r.ok) throw new CliFailure(`audit chain broken at entry ${r.first_bad}: ${r.problem}`, 2);
+  });
+  audit
+    .command('tail')
+    .option('--limit <n>', 'how many recent entries', (v) => Number(v), 20)
+    .option('--follow', 'keep printing new entries')
+    .action(async (o: { limit: number; follow?: boolean }) => {
+      const client = await ControlClient.connect(findSocket(globals()));
+      const print = (entries: ResultOf<'audit.tail'>) => {
+        if (entries.length === 0) return;
+        out(globals().json ? entries.map((e) => JSON.stringify(e)).join('\n') : formatAudit(entries));
+      };
+      try {
+        let entries = await client.call('audit.tail', { limit: o.limit });
+        if (!o.follow && globals().json) out(JSON.stringify(entries, null, 2));
+        else print(entries);
+        let last = entries.at(-1)?.seq ?? 0;
+        while (o.follow) {
+          await new Promise((r) => setTimeout(r, 1000));
+          entries = await client.call('audit.tail', { after: last, limit: 1000 });
+          print(entries);
+          last = entries.at(-1)?.seq ?? last;
+        }
+      } finally {
+        client.close();
+      }
+    });
+
+  return program;
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message?: string };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : (e.exitCode ?? 64);
+    }
+    if (err instanceof CliFailure) {
+      process.stderr.write(`sealpost: ${err.message}\n`);
+      return err.exitCode;
+    }
+    if (err instanceof ControlError) {
+      process.stderr.write(`sealpost: ${err.code}: ${err.message}\n`);
+      return err.code === 'UNAVAILABLE' ? 69 : 1;
+    }
+    process.stderr.write(`sealpost: ${e.message ?? String(err)}\n`);
+    return 1;
+  }
+}

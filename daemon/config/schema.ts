@@ -1,0 +1,94 @@
+// Config schema: the TOML keys of CONTRACT.md plus ours, validated strictly.
+// Unknown keys are errors, so a typo in a TLS or policy setting stops the appliance
+// instead of quietly weakening it.
+
+import { z } from 'zod';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, for example 127.0.0.1:2587')
+  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
+
+const hostname = z
+  .string()
+  .regex(/^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, 'must be a DNS host name');
+
+export const configSchema = z
+  .object({
+    data_dir: z.string().min(1).default('./var'),
+    hostname: hostname.optional(),
+    domains: z.array(hostname).optional(),
+    name: z.string().min(1).max(80).default('Sealpost'),
+    smtp: z
+      .object({
+        submission: hostPort.default('127.0.0.1:2587'),
+        submission_tls: hostPort.default('127.0.0.1:2465'),
+        max_message_bytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(26214400),
+        tls_cert: z.string().default(''),
+        tls_key: z.string().default(''),
+        /** RCPT beyond this gets 452 4.5.3 (RFC 5321 §4.5.3.1.8 asks servers to take at least 100). */
+        max_recipients: z.number().int().min(1).max(10000).default(100),
+        /** "normalize" rewrites bare CR / bare LF to CRLF; "reject" answers 550 5.6.0 (Postfix smtpd_forbid_bare_newline). */
+        bare_newline: z.enum(['normalize', 'reject']).default('normalize'),
+        max_clients: z.number().int().min(1).max(100000).default(500),
+        socket_timeout_s: z.number().int().min(5).max(3600).default(120),
+        /** Failed AUTH attempts allowed on one connection before 421 and disconnect. */
+        auth_failures_per_connection: z.number().int().min(1).max(20).default(3),
+        /** Failures from one IP, or against one app, within lockout_minutes before a 4xx lockout. */
+        auth_failures_per_ip: z.number().int().min(1).max(10000).default(10),
+        auth_failures_per_app: z.number().int().min(1).max(10000).default(10),
+        lockout_minutes: z.number().int().min(1).max(24 * 60).default(15),
+      })
+      .strict()
+      .prefault({}),
+    portal: z
+      .object({
+        listen: hostPort.default('127.0.0.1:8443'),
+        public_url: z.string().url('must be an https URL').refine((u) => u.startsWith('https://'), 'must be an https URL').default('https://127.0.0.1:8443'),
+      })
+      .strict()
+      .prefault({}),
+    control: z
+      .object({
+        socket: z.string().min(1).default('./var/run/control.sock'),
+        /** Unix group given read/write on the socket (others have no access). Empty: root/owner only. */
+        group: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
+    delivery: z
+      .object({
+        routes: z.record(z.string(), hostPort).default({}),
+        tls: z
+          .object({ ca_file: z.string().default('') })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type RawConfig = z.infer<typeof configSchema>;
+
+export interface Config extends Omit<RawConfig, 'hostname' | 'domains'> {
+  hostname: string;
+  domains: string[];
+  /** Where the config came from: a path, or "embedded default". */
+  source: string;
+}
+
+/** `key.path: problem` lines, one per issue, in the order zod found them. */
+export function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const key = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((k) => `${[...issue.path, k].join('.')}: unknown key`).join('\n');
+    }
+    return `${key}: ${issue.message}`;
+  }).flatMap((l) => l.split('\n'));
+}

@@ -1,0 +1,135 @@
+// One handler per control method. The mapped type makes a method of shared/api.ts without
+// a handler a compile error. Handlers validate their params and attribute changes to the
+// caller (actor "user:NAME").
+
+import { z } from 'zod';
+import type { Method, ParamsOf, ResultOf } from '../../../shared/api.js';
+import { RECIPIENT_STATES, ROLES, STREAMS, type Listener } from '../../../shared/domain.js';
+import { ControlError } from '../../../shared/errors.js';
+import type { AppRegistry } from '../../apps/registry.js';
+import type { AuditChain } from '../../audit/chain.js';
+import type { Config } from '../../config/schema.js';
+import type { QueueStore } from '../../queue/store.js';
+import type { Db } from '../../store/db.js';
+import type { UserRegistry } from '../../users/registry.js';
+import type { Identity } from '../identity.js';
+
+export type Handlers = { [M in Method]: (params: ParamsOf<M>, who: Identity) => Promise<ResultOf<M>> };
+
+export interface HandlerDeps {
+  config: Config;
+  version: string;
+  startedAt: number;
+  db: Db;
+  apps: AppRegistry;
+  users: UserRegistry;
+  queue: QueueStore;
+  chain: AuditChain;
+  listeners: () => Listener[];
+}
+
+function parse<T>(schema: z.ZodType<T>, params: unknown): T {
+  const r = schema.safeParse(params ?? {});
+  if (!r.success) {
+    throw new ControlError('INVALID_PARAMS', r.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; '));
+  }
+  return r.data;
+}
+
+const name = z.object({ name: z.string().min(1).max(64) }).strict();
+const id = z.object({ id: z.string().regex(/^[0-9A-Z]{6,32}$/, 'a queue id') }).strict();
+const reason = z.string().trim().min(3, 'a reason of at least 3 characters is required').max(500);
+const none = z.object({}).strict();
+const actor = (who: Identity) => `user:${who.user}`;
+
+export function createHandlers(d: HandlerDeps): Handlers {
+  return {
+    status: async (p) => {
+      parse(none, p);
+      return {
+        name: d.config.name,
+        hostname: d.config.hostname,
+        version: d.version,
+        node: process.version,
+        uptime_s: Math.round((Date.now() - d.startedAt) / 1000),
+        queue: d.queue.depth(),
+        listeners: d.listeners(),
+        data_dir: d.config.data_dir,
+        sqlite: {
+          version: (d.db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v,
+          journal_mode: d.db.pragma('journal_mode', { simple: true }) as string,
+          synchronous: d.db.pragma('synchronous', { simple: true }) as number,
+        },
+      };
+    },
+    whoami: async (p, who) => {
+      parse(none, p);
+      return who;
+    },
+    'app.add': async (p, who) => {
+      const q = parse(
+        z.object({ name: z.string(), stream: z.enum(STREAMS).optional(), from: z.array(z.string().max(320)).max(100).optional() }).strict(),
+        p,
+      );
+      const { password, app } = await d.apps.add(actor(who), q.name, q.stream, q.from);
+      return { username: app.name, password, app };
+    },
+    'app.list': async (p) => {
+      parse(none, p);
+      return d.apps.list();
+    },
+    'app.disable': async (p, who) => d.apps.disable(actor(who), parse(name, p).name),
+    'app.rotate': async (p, who) => {
+      const n = parse(name, p).name;
+      return { username: n, password: await d.apps.rotate(actor(who), n) };
+    },
+    'user.add': async (p, who) => {
+      const q = parse(z.object({ name: z.string(), role: z.enum(ROLES) }).strict(), p);
+      return d.users.add(actor(who), q.name, q.role);
+    },
+    'user.list': async (p) => {
+      parse(none, p);
+      return d.users.list();
+    },
+    'user.remove': async (p, who) => {
+      const n = parse(name, p).name;
+      await d.users.remove(actor(who), n);
+      return { removed: n };
+    },
+    'queue.list': async (p) => {
+      const q = parse(
+        z
+          .object({
+            state: z.enum([...RECIPIENT_STATES, 'sent'] as [string, ...string[]]).optional(),
+            domain: z.string().max(255).optional(),
+            limit: z.number().int().min(1).max(100_000).optional(),
+          })
+          .strict(),
+        p,
+      );
+      return d.queue.list(q as ParamsOf<'queue.list'>);
+    },
+    'queue.show': async (p) => d.queue.show(parse(id, p).id),
+    'queue.hold': async (p, who) => {
+      const q = parse(id.extend({ reason: reason.optional() }), p);
+      return d.queue.hold(actor(who), q.id, q.reason);
+    },
+    'queue.release': async (p, who) => {
+      const q = parse(id.extend({ reason }), p);
+      return d.queue.release(actor(who), q.id, q.reason);
+    },
+    'queue.retry': async (p, who) => d.queue.retry(actor(who), parse(id, p).id),
+    'queue.delete': async (p, who) => {
+      const q = parse(id.extend({ reason }), p);
+      return d.queue.delete(actor(who), q.id, q.reason);
+    },
+    'audit.verify': async (p) => {
+      parse(none, p);
+      return d.chain.verify();
+    },
+    'audit.tail': async (p) => {
+      const q = parse(z.object({ limit: z.number().int().min(1).max(10_000).optional(), after: z.number().int().min(0).optional() }).strict(), p);
+      return d.chain.tail(q.limit ?? 50, q.after);
+    },
+  };
+}

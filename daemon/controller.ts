@@ -1,0 +1,91 @@
+// The daemon's lifecycle: services start in order and stop in reverse (a tiny lifecycle per
+// service: the constructor only stores, start() acquires, stop() releases). Failures while
+// stopping are collected, not thrown one by one.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Listener } from '../shared/domain.js';
+import { SEALPOST_VERSION } from '../shared/version.js';
+import { AppRegistry } from './apps/registry.js';
+import { AuditChain } from './audit/chain.js';
+import type { Config } from './config/schema.js';
+import { createHandlers } from './control/handlers/index.js';
+import { ControlServer } from './control/server.js';
+import { SmtpIntake } from './intake/smtp.js';
+import type { Log } from './log.js';
+import { QueueStore } from './queue/store.js';
+import { GroupCommitter } from './store/committer.js';
+import { openDb, type Db } from './store/db.js';
+import { Vault } from './store/vault.js';
+import { loadTlsIdentity } from './tls/certificate.js';
+import { UserRegistry } from './users/registry.js';
+
+export class Controller {
+  private db: Db | null = null;
+  private committer: GroupCommitter | null = null;
+  private intake: SmtpIntake | null = null;
+  private control: ControlServer | null = null;
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly config: Config, private readonly log: Log) {}
+
+  async start(): Promise<Listener[]> {
+    const { config, log } = this;
+    mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
+    const vault = Vault.open(join(config.data_dir, 'keys', 'master.key'));
+    const db = (this.db = openDb(join(config.data_dir, 'sealpost.db')));
+    const chain = new AuditChain(db, vault.deriveKey('audit-chain'), join(config.data_dir, 'keys', 'audit.anchor'));
+    const committer = (this.committer = new GroupCommitter(db, chain));
+    const apps = new AppRegistry(db, committer, config.domains);
+    const users = new UserRegistry(db, committer);
+    const queue = new QueueStore(db, committer);
+    const tls = await loadTlsIdentity({ certPath: config.smtp.tls_cert, keyPath: config.smtp.tls_key, dataDir: config.data_dir, hostname: config.hostname });
+
+    this.intake = new SmtpIntake({ config, log, apps, queue, committer, vault, tls });
+    await this.intake.start();
+
+    const listeners = (): Listener[] => [
+      ...(this.intake?.listeners() ?? []),
+      { name: 'control', address: config.control.socket },
+    ];
+    this.control = new ControlServer({
+      socketPath: config.control.socket,
+      version: SEALPOST_VERSION,
+      log,
+      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, listeners }),
+      roleOf: (name) => users.roleOf(name),
+      onDenied: (who, method) =>
+        void committer.audit({ actor: `user:${who.user}`, action: 'control.denied', subject: method, detail: { role: who.role } }).catch(() => undefined),
+    });
+    await this.control.start();
+    await committer.audit({ actor: 'daemon', action: 'daemon.start', detail: { version: SEALPOST_VERSION, listeners: listeners().map((l) => l.address) } });
+    log.info({ tls_generated: tls.generated, tls_not_after: tls.notAfter.toISOString() }, 'tls identity loaded');
+    return listeners();
+  }
+
+  /** Stops accepting, lets in-flight SMTP transactions finish, commits, closes. */
+  async stop(): Promise<void> {
+    const failures: unknown[] = [];
+    const step = async (f: () => Promise<void> | void) => {
+      try {
+        await f();
+      } catch (err) {
+        failures.push(err);
+      }
+    };
+    await step(() => this.control?.stop());
+    await step(() => this.intake?.stop());
+    await step(async () => {
+      await this.committer?.audit({ actor: 'daemon', action: 'daemon.stop' });
+    });
+    await step(() => this.committer?.close());
+    await step(() => {
+      this.db?.pragma('wal_checkpoint(TRUNCATE)');
+      this.db?.close();
+    });
+    this.db = null;
+    if (failures.length > 0) {
+      this.log.error({ failures: failures.map((f) => (f instanceof Error ? f.message : String(f))) }, 'errors while stopping');
+    }
+  }
+}

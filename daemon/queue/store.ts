@@ -1,0 +1,203 @@
+// The queue: one row per message (metadata and the sealed body) and one row per recipient
+// with its own state (ARCHITECTURE.md principle 5). All writes go through the group
+// committer, so each change commits together with its audit entry.
+// Inputs: accepted messages, operator actions. Outputs: rows, QueueEntry/QueueDetail views.
+
+import { randomBytes } from 'node:crypto';
+import { messageStateOf, type MessageState, type QueueDetail, type QueueEntry, type RecipientInfo, type RecipientState, type Stream } from '../../shared/domain.js';
+import { ControlError } from '../../shared/errors.js';
+import type { GroupCommitter, UnitContext } from '../store/committer.js';
+import type { Db } from '../store/db.js';
+
+const ID_ALPHABET = '0123456789BCDFGHJKLMNPQRSTVWXYZ';
+
+/** A 14-character queue id: 6 characters of time (sortable) and 8 of randomness. */
+export function newQueueId(now = Date.now()): string {
+  let t = Math.floor(now / 1000);
+  let head = '';
+  for (let i = 0; i < 6; i++) {
+    head = ID_ALPHABET[t % ID_ALPHABET.length] + head;
+    t = Math.floor(t / ID_ALPHABET.length);
+  }
+  const rnd = randomBytes(8);
+  let tail = '';
+  for (const b of rnd) tail += ID_ALPHABET[b % ID_ALPHABET.length];
+  return head + tail;
+}
+
+export interface NewMessage {
+  id: string;
+  app: string;
+  stream: Stream;
+  sender: string;
+  recipients: string[];
+  size: number;
+  messageId: string;
+  clientIp: string;
+  sealed: Buffer;
+}
+
+interface MessageRow {
+  id: string;
+  received_at: number;
+  app: string;
+  stream: Stream;
+  sender: string;
+  size: number;
+  message_id: string;
+}
+
+interface RecipientRow {
+  id: number;
+  message_id: string;
+  address: string;
+  state: RecipientState;
+  attempts: number;
+  next_attempt_at: number | null;
+  last_error: string | null;
+  hold_reason: string | null;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export class QueueStore {
+  constructor(
+    private readonly db: Db,
+    private readonly committer: GroupCommitter,
+  ) {}
+
+  /** The intake's one write: message, body, recipients and the audit entry, in one unit. */
+  insertUnit(m: NewMessage, ctx: UnitContext): void {
+    const now = Date.now();
+    this.db
+      .prepare('INSERT INTO messages (id, received_at, app, stream, sender, size, message_id, client_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(m.id, now, m.app, m.stream, m.sender, m.size, m.messageId, m.clientIp);
+    this.db.prepare('INSERT INTO bodies (message_id, sealed) VALUES (?, ?)').run(m.id, m.sealed);
+    const rcpt = this.db.prepare(
+      "INSERT INTO recipients (message_id, address, domain, state, next_attempt_at, updated_at) VALUES (?, ?, ?, 'queued', ?, ?)",
+    );
+    for (const r of m.recipients) rcpt.run(m.id, r, r.slice(r.lastIndexOf('@') + 1).toLowerCase(), now, now);
+    ctx.audit({
+      actor: `app:${m.app}`,
+      action: 'intake.accepted',
+      subject: m.id,
+      detail: { recipients: m.recipients.length, size: m.size, stream: m.stream, client_ip: m.clientIp, message_id: m.messageId },
+    });
+  }
+
+  sealedBody(id: string): Buffer | null {
+    const r = this.db.prepare('SELECT sealed FROM bodies WHERE message_id = ?').get(id) as { sealed: Buffer } | undefined;
+    return r?.sealed ?? null;
+  }
+
+  depth(): { depth: number; by_state: Partial<Record<RecipientState, number>> } {
+    const rows = this.db.prepare('SELECT state, count(*) AS n FROM recipients GROUP BY state').all() as Array<{ state: RecipientState; n: number }>;
+    const by_state: Partial<Record<RecipientState, number>> = {};
+    let depth = 0;
+    for (const r of rows) {
+      by_state[r.state] = r.n;
+      if (['queued', 'active', 'deferred', 'held'].includes(r.state)) depth += r.n;
+    }
+    return { depth, by_state };
+  }
+
+  private recipientsOf(ids: string[]): Map<string, RecipientRow[]> {
+    const map = new Map<string, RecipientRow[]>();
+    if (ids.length === 0) return map;
+    const stmt = this.db.prepare(`SELECT * FROM recipients WHERE message_id IN (${ids.map(() => '?').join(',')}) ORDER BY id`);
+    for (const r of stmt.all(...ids) as RecipientRow[]) {
+      const list = map.get(r.message_id) ?? [];
+      list.push(r);
+      map.set(r.message_id, list);
+    }
+    return map;
+  }
+
+  private entry(m: MessageRow, rcpts: RecipientRow[]): QueueEntry {
+    return {
+      id: m.id,
+      state: messageStateOf(rcpts.map((r) => r.state)),
+      received_at: new Date(m.received_at).toISOString(),
+      app: m.app,
+      stream: m.stream,
+      sender: m.sender,
+      size: m.size,
+      recipients: rcpts.map((r) => r.address),
+    };
+  }
+
+  list(filter: { state?: MessageState | RecipientState; domain?: string; limit?: number } = {}): QueueEntry[] {
+    const where: string[] = ["EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.state <> 'deleted'"];
+    const args: unknown[] = [];
+    if (filter.domain) {
+      where[0] += ' AND r.domain = ?';
+      args.push(filter.domain.toLowerCase());
+    }
+    where[0] += ')';
+    const limit = Math.min(Math.max(filter.limit ?? 1000, 1), 100_000);
+    const rows = this.db.prepare(`SELECT * FROM messages m WHERE ${where.join(' AND ')} ORDER BY received_at, id LIMIT ?`).all(...args, limit) as MessageRow[];
+    const rcpts = this.recipientsOf(rows.map((r) => r.id));
+    const out = rows.map((m) => this.entry(m, rcpts.get(m.id) ?? []));
+    if (!filter.state) return out;
+    return out.filter((e) => e.state === filter.state || (rcpts.get(e.id) ?? []).some((r) => r.state === filter.state));
+  }
+
+  show(id: string): QueueDetail {
+    const m = this.db.prepare('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
+    if (!m) throw new ControlError('NOT_FOUND', `no message ${id}`);
+    const rcpts = this.recipientsOf([id]).get(id) ?? [];
+    const recipient_rows: RecipientInfo[] = rcpts.map((r) => ({
+      id: r.id,
+      address: r.address,
+      state: r.state,
+      attempts: r.attempts,
+      next_attempt_at: iso(r.next_attempt_at),
+      last_error: r.last_error,
+      hold_reason: r.hold_reason,
+    }));
+    return { ...this.entry(m, rcpts), message_id: m.message_id, recipient_rows };
+  }
+
+  /** Moves recipients of `id` in `from` states to `to`; audited; fails when none moved. */
+  private async transition(
+    actor: string,
+    id: string,
+    action: string,
+    from: RecipientState[],
+    set: string,
+    args: unknown[],
+    detail: Record<string, unknown>,
+  ): Promise<QueueDetail> {
+    await this.committer.submit((ctx) => {
+      if (!this.db.prepare('SELECT 1 FROM messages WHERE id = ?').get(id)) throw new ControlError('NOT_FOUND', `no message ${id}`);
+      const res = this.db
+        .prepare(`UPDATE recipients SET ${set}, updated_at = ? WHERE message_id = ? AND state IN (${from.map(() => '?').join(',')})`)
+        .run(...args, Date.now(), id, ...from);
+      if (res.changes === 0) throw new ControlError('CONFLICT', `message ${id} has no recipient in state ${from.join('/')}`);
+      ctx.audit({ actor, action, subject: id, detail: { ...detail, recipients: res.changes } });
+    });
+    return this.show(id);
+  }
+
+  hold(actor: string, id: string, reason = 'held by operator'): Promise<QueueDetail> {
+    return this.transition(actor, id, 'queue.hold', ['queued', 'deferred'], "state = 'held', hold_reason = ?", [reason], { reason });
+  }
+
+  release(actor: string, id: string, reason: string): Promise<QueueDetail> {
+    return this.transition(actor, id, 'queue.release', ['held'], "state = 'queued', hold_reason = NULL, next_attempt_at = ?", [Date.now()], { reason });
+  }
+
+  retry(actor: string, id: string): Promise<QueueDetail> {
+    return this.transition(actor, id, 'queue.retry', ['queued', 'deferred'], "state = 'queued', next_attempt_at = ?", [Date.now()], {});
+  }
+
+  /** Deletes recipients that are not final and shreds the body once nothing needs it. */
+  async delete(actor: string, id: string, reason: string): Promise<QueueDetail> {
+    const detail = await this.transition(actor, id, 'queue.delete', ['queued', 'deferred', 'held', 'active'], "state = 'deleted', next_attempt_at = NULL", [], { reason });
+    await this.committer.submit(() => {
+      const open = this.db.prepare("SELECT 1 FROM recipients WHERE message_id = ? AND state IN ('queued','deferred','held','active')").get(id);
+      if (!open) this.db.prepare('DELETE FROM bodies WHERE message_id = ?').run(id);
+    });
+    return detail;
+  }
+}

@@ -1,0 +1,71 @@
+// Numbered schema migrations, applied in order inside one transaction each.
+// PRAGMA user_version records the last one applied. Never edit a shipped migration: add one.
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: apps, users, messages, sealed bodies, recipients, the audit chain
+  `
+  CREATE TABLE apps (
+    name TEXT PRIMARY KEY,
+    stream TEXT NOT NULL CHECK (stream IN ('transactional','marketing')),
+    from_patterns TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    last_auth_at TEXT
+  ) STRICT;
+
+  CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('admin','operator','auditor')),
+    created_at TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    received_at INTEGER NOT NULL,
+    app TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    client_ip TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX messages_received ON messages(received_at);
+
+  CREATE TABLE bodies (
+    message_id TEXT PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+    sealed BLOB NOT NULL
+  ) STRICT;
+
+  CREATE TABLE recipients (
+    id INTEGER PRIMARY KEY,
+    message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued','active','deferred','held','delivered','portal','bounced','expired','deleted')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    last_error TEXT,
+    hold_reason TEXT,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX recipients_due ON recipients(state, next_attempt_at);
+  CREATE INDEX recipients_message ON recipients(message_id);
+  CREATE INDEX recipients_domain ON recipients(domain, state);
+
+  CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  ) STRICT;
+  CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+  CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+  `,
+];

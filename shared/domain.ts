@@ -1,0 +1,118 @@
+// Domain vocabulary shared by the daemon, the console and the CLI. No I/O.
+
+/** Recipient (queue row) states; see ARCHITECTURE.md "The flow of one message". */
+export const RECIPIENT_STATES = [
+  'queued',
+  'active',
+  'deferred',
+  'held',
+  'delivered',
+  'portal',
+  'bounced',
+  'expired',
+  'deleted',
+] as const;
+export type RecipientState = (typeof RECIPIENT_STATES)[number];
+
+export const STREAMS = ['transactional', 'marketing'] as const;
+export type Stream = (typeof STREAMS)[number];
+
+export const ROLES = ['auditor', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** True when `have` is at least as powerful as `need` (auditor < operator < admin). */
+export function roleAllows(have: Role, need: Role): boolean {
+  return ROLES.indexOf(have) >= ROLES.indexOf(need);
+}
+
+/**
+ * Message-level state for `queue list`, derived from its recipients (CONTRACT.md):
+ * anything still to do wins over final states.
+ */
+export type MessageState = 'queued' | 'deferred' | 'held' | 'sent' | 'bounced' | 'portal' | 'deleted';
+
+export function messageStateOf(states: readonly RecipientState[]): MessageState {
+  const has = (s: RecipientState) => states.includes(s);
+  if (has('held')) return 'held';
+  if (has('deferred')) return 'deferred';
+  if (has('queued') || has('active')) return 'queued';
+  if (has('bounced') || has('expired')) return 'bounced';
+  if (has('portal')) return 'portal';
+  if (has('delivered')) return 'sent';
+  return 'deleted';
+}
+
+export interface AppInfo {
+  name: string;
+  stream: Stream;
+  from: string[];
+  enabled: boolean;
+  created_at: string;
+  last_auth_at: string | null;
+}
+
+export interface RecipientInfo {
+  id: number;
+  address: string;
+  state: RecipientState;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_error: string | null;
+  hold_reason: string | null;
+}
+
+export interface QueueEntry {
+  id: string;
+  state: MessageState;
+  received_at: string;
+  app: string;
+  stream: Stream;
+  sender: string;
+  size: number;
+  recipients: string[];
+}
+
+export interface QueueDetail extends QueueEntry {
+  message_id: string;
+  recipient_rows: RecipientInfo[];
+}
+
+export interface AuditEntry {
+  seq: number;
+  ts: string;
+  actor: string;
+  action: string;
+  subject: string | null;
+  detail: Record<string, unknown>;
+  hash: string;
+}
+
+export interface AuditVerifyResult {
+  ok: boolean;
+  entries: number;
+  first_bad: number | null;
+  problem: string | null;
+}
+
+export interface Listener {
+  name: 'submission' | 'submission_tls' | 'portal' | 'control';
+  address: string;
+}
+
+export interface StatusResult {
+  name: string;
+  hostname: string;
+  version: string;
+  node: string;
+  uptime_s: number;
+  queue: { depth: number; by_state: Partial<Record<RecipientState, number>> };
+  listeners: Listener[];
+  data_dir: string;
+  sqlite: { version: string; journal_mode: string; synchronous: number };
+}
+
+export interface UserInfo {
+  name: string;
+  role: Role;
+  created_at: string;
+}
