@@ -60,10 +60,18 @@ function addressProblem(address: string, smtpUtf8: boolean): IntakeReplyCode | n
   return null;
 }
 
-function paramsProblem(address: SMTPServerAddress): boolean {
+const MAIL_PARAMS = new Set(['BODY', 'SIZE', 'SMTPUTF8']);
+const RCPT_PARAMS = new Set<string>();
+
+/**
+ * Control characters anywhere, or a parameter we do not advertise (RFC 5321 §4.1.1.11 lets us
+ * refuse it). smtp-server splits parameters on any white space, so `BODY=8BITMIME\rX` arrives
+ * as BODY plus an unknown X: refusing unknown parameters refuses the smuggled CR too.
+ */
+function paramsProblem(address: SMTPServerAddress, allowed: ReadonlySet<string>): boolean {
   if (CONTROL.test(address.address)) return true;
   const args = (address.args || {}) as Record<string, unknown>;
-  return Object.entries(args).some(([k, v]) => CONTROL.test(k) || (typeof v === 'string' && CONTROL.test(v)));
+  return Object.entries(args).some(([k, v]) => CONTROL.test(k) || !allowed.has(k.toUpperCase()) || (typeof v === 'string' && CONTROL.test(v)));
 }
 
 export class SmtpIntake {
@@ -124,6 +132,7 @@ export class SmtpIntake {
       authOptional: false,
       allowInsecureAuth: false,
       hideDSN: true,
+      hideREQUIRETLS: true, // not implemented end to end yet (RFC 8689)
       disableReverseLookup: true,
       maxClients: config.smtp.max_clients,
       socketTimeout: config.smtp.socket_timeout_s * 1000,
@@ -177,7 +186,7 @@ export class SmtpIntake {
   private onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): Error | null | undefined {
     const user = userOf(session);
     if (!user) return new IntakeReject('AUTH_REQUIRED');
-    if (paramsProblem(address)) return new IntakeReject('BAD_PARAMETER');
+    if (paramsProblem(address, MAIL_PARAMS)) return new IntakeReject('BAD_PARAMETER');
     if (address.address === '') return new IntakeReject('NULL_SENDER');
     const problem = addressProblem(address.address, session.envelope.smtpUtf8 === true || ((address.args || {}) as Record<string, unknown>)['SMTPUTF8'] === true);
     if (problem) return new IntakeReject(problem);
@@ -192,7 +201,7 @@ export class SmtpIntake {
 
   private onRcptTo(address: SMTPServerAddress, session: SMTPServerSession): Error | null | undefined {
     if (!userOf(session)) return new IntakeReject('AUTH_REQUIRED');
-    if (paramsProblem(address)) return new IntakeReject('BAD_PARAMETER');
+    if (paramsProblem(address, RCPT_PARAMS)) return new IntakeReject('BAD_PARAMETER');
     const problem = addressProblem(address.address, session.envelope.smtpUtf8 === true);
     if (problem) return new IntakeReject(problem);
     if (session.envelope.rcptTo.length >= this.deps.config.smtp.max_recipients) return new IntakeReject('TOO_MANY_RECIPIENTS');

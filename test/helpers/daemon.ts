@@ -1,0 +1,145 @@
+// Starts a real Sealpost daemon in a temporary directory (ports chosen by the kernel),
+// waits for its "ready" line, and offers the CLI, restarts and kill -9.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const BIN = join(ROOT, 'dist/console/bin.js');
+
+export interface Listeners {
+  submission: number;
+  submission_tls: number;
+}
+
+export interface DaemonOptions {
+  /** Extra TOML appended to the generated config. */
+  extraToml?: string;
+  smtpToml?: string;
+}
+
+export class TestDaemon {
+  readonly dir: string;
+  readonly configPath: string;
+  readonly socket: string;
+  child: ChildProcess | null = null;
+  ports: Listeners = { submission: 0, submission_tls: 0 };
+  stderr = '';
+  private exit: Promise<number | null> | null = null;
+
+  constructor(opts: DaemonOptions = {}) {
+    this.dir = mkdtempSync(join(tmpdir(), 'sealpost-test-'));
+    this.configPath = join(this.dir, 'sealpost.toml');
+    this.socket = join(this.dir, 'var/run/control.sock');
+    writeFileSync(
+      this.configPath,
+      [
+        `data_dir = "${join(this.dir, 'var')}"`,
+        'hostname = "mail.clinic.test"',
+        'domains = ["clinic.test"]',
+        '[smtp]',
+        'submission = "127.0.0.1:0"',
+        'submission_tls = "127.0.0.1:0"',
+        opts.smtpToml ?? '',
+        '[portal]',
+        'listen = "127.0.0.1:0"',
+        '[control]',
+        `socket = "${this.socket}"`,
+        '[log]',
+        'level = "info"',
+        opts.extraToml ?? '',
+      ].join('\n'),
+    );
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(process.execPath, [BIN, 'daemon', '--config', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.exit = new Promise((res) => child.once('exit', (code) => res(code)));
+    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    const lines = createInterface({ input: child.stdout! });
+    await new Promise<void>((res, rej) => {
+      const onExit = (code: number | null) => rej(new Error(`daemon exited ${code} before ready: ${this.stderr}`));
+      child.once('exit', onExit);
+      lines.on('line', (line) => {
+        let rec: { msg?: string; listeners?: Array<{ name: string; address: string }> };
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          return;
+        }
+        if (rec.msg !== 'ready' || !rec.listeners) return;
+        for (const l of rec.listeners) {
+          if (l.name === 'submission' || l.name === 'submission_tls') this.ports[l.name] = Number(l.address.split(':').pop());
+        }
+        child.off('exit', onExit);
+        res();
+      });
+    });
+    // keep draining stdout so the daemon never blocks on a full pipe
+    lines.on('line', () => undefined);
+  }
+
+  async stop(): Promise<number | null> {
+    if (!this.child || this.child.exitCode !== null) return this.child?.exitCode ?? null;
+    this.child.kill('SIGTERM');
+    const code = await this.exit;
+    this.child = null;
+    return code;
+  }
+
+  async kill9(): Promise<void> {
+    if (!this.child) return;
+    this.child.kill('SIGKILL');
+    await this.exit;
+    this.child = null;
+  }
+
+  /** Runs the CLI against this daemon; resolves with exit code and output. */
+  cli(args: string[], opts: { asUser?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    const argv = [BIN, '--socket', this.socket, ...args];
+    const [cmd, full] = opts.asUser ? ['runuser', ['-u', opts.asUser, '--', process.execPath, ...argv]] : [process.execPath, argv];
+    return new Promise((res) => {
+      const p = spawn(cmd, full as string[], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.on('exit', (code) => res({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+
+  async cliJson<T>(args: string[]): Promise<T> {
+    const r = await this.cli([...args, '--json']);
+    if (r.code !== 0) throw new Error(`sealpost ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  /** Creates an app and returns its password. */
+  async addApp(name: string, extra: string[] = []): Promise<string> {
+    return (await this.cliJson<{ password: string }>(['app', 'add', name, ...extra])).password;
+  }
+
+  async cleanup(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Reads and unseals a stored message body straight from the daemon's files (tests only). */
+export async function readStoredBody(d: TestDaemon, id: string): Promise<Buffer> {
+  const { openDb } = await import('../../daemon/store/db.js');
+  const { Vault } = await import('../../daemon/store/vault.js');
+  const db = openDb(join(d.dir, 'var/sealpost.db'), { readonly: true, skipIntegrity: true });
+  try {
+    const row = db.prepare('SELECT sealed FROM bodies WHERE message_id = ?').get(id) as { sealed: Buffer } | undefined;
+    if (!row) throw new Error(`no body for ${id}`);
+    return Vault.open(join(d.dir, 'var/keys/master.key')).open(row.sealed, id);
+  } finally {
+    db.close();
+  }
+}
