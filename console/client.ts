@@ -44,17 +44,22 @@ export class ControlClient {
       );
     });
     const client = new ControlClient(socket, socketPath);
-    const hello = (await client.raw('hello', { version: PROTOCOL_VERSION })) as HelloResult;
-    const proof = join(hello.proof_dir, hello.challenge);
-    closeSync(openSync(proof, 'wx', 0o600));
     try {
-      await client.raw('prove', { challenge: hello.challenge });
-    } finally {
+      const hello = (await client.raw('hello', { version: PROTOCOL_VERSION })) as HelloResult;
+      const proof = join(hello.proof_dir, hello.challenge);
+      closeSync(openSync(proof, 'wx', 0o600));
       try {
-        unlinkSync(proof);
-      } catch {
-        // the daemon removed it
+        await client.raw('prove', { challenge: hello.challenge });
+      } finally {
+        try {
+          unlinkSync(proof);
+        } catch {
+          // the daemon removed it
+        }
       }
+    } catch (err) {
+      socket.destroy();
+      throw err;
     }
     return client;
   }

@@ -50,6 +50,7 @@ export class Controller {
     ];
     this.control = new ControlServer({
       socketPath: config.control.socket,
+      group: config.control.group,
       version: SEALPOST_VERSION,
       log,
       handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, listeners }),

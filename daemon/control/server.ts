@@ -4,7 +4,7 @@
 // Inputs: frames. Outputs: frames. Side effects: the socket file and the proof directory.
 
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { METHODS, PROTOCOL_VERSION, type Method } from '../../shared/api.js';
@@ -18,11 +18,21 @@ import type { Role } from '../../shared/domain.js';
 
 export interface ControlServerOptions {
   socketPath: string;
+  /** Unix group that gets read/write on the socket (empty: owner only). */
+  group: string;
   version: string;
   log: Log;
   handlers: Handlers;
   roleOf: (user: string) => Role | null;
   onDenied: (identity: Identity, method: string) => void;
+}
+
+function groupId(name: string): number {
+  for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name && f[2] !== undefined) return Number(f[2]);
+  }
+  throw new Error(`control.group: no Unix group ${name}`);
 }
 
 export class ControlServer {
@@ -52,6 +62,7 @@ export class ControlServer {
       });
     });
     chmodSync(path, 0o660);
+    if (this.opts.group) chownSync(path, -1, groupId(this.opts.group));
     this.server = server;
   }
 
