@@ -1,0 +1,60 @@
+// The benches' load client: nodemailer's pooled SMTP transport (STARTTLS, optional AUTH),
+// a fixed number of connections kept busy, 10 KB messages. Reports messages per second
+// accepted (250 received) and the client's own CPU time.
+
+import { cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { transport } from '../helpers/smtp.js';
+
+export interface LoadResult {
+  messages: number;
+  failed: number;
+  seconds: number;
+  rate: number;
+  clientCpuS: number;
+  firstError: string | null;
+}
+
+export const BODY_10K = (() => {
+  const line = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\r\n';
+  return line.repeat(Math.ceil(10_240 / line.length)).slice(0, 10_240);
+})();
+
+export async function runLoad(opts: { port: number; user?: string; pass?: string; connections: number; messages: number; from: string }): Promise<LoadResult> {
+  const t = transport(opts.port, { secure: false, user: opts.user, pass: opts.pass, pool: true, maxConnections: opts.connections });
+  const mail = (i: number) => ({ from: opts.from, to: `patient${i % 500}@example.org`, subject: `bench ${i}`, text: BODY_10K });
+  // warm up: open every connection (TLS handshake, AUTH) before the clock starts
+  await Promise.all(Array.from({ length: opts.connections }, (_, i) => t.sendMail(mail(i))));
+  let next = 0;
+  let failed = 0;
+  let firstError: string | null = null;
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const worker = async () => {
+    while (next < opts.messages) {
+      const i = next++;
+      try {
+        await t.sendMail(mail(i));
+      } catch (err) {
+        failed++;
+        firstError ??= (err as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: opts.connections * 2 }, worker));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  t.close();
+  return { messages: opts.messages, failed, seconds, rate: (opts.messages - failed) / seconds, clientCpuS: (cpu.user + cpu.system) / 1e6, firstError };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+export function processCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / 100;
+}
+
+export function machine(): string {
+  return `${cpus().length} cores, ${cpus()[0]?.model ?? '?'}, node ${process.version}`;
+}
