@@ -53,7 +53,7 @@ export class Controller {
       group: config.control.group,
       version: SEALPOST_VERSION,
       log,
-      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, listeners }),
+      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, listeners, commitStats: () => committer.stats() }),
       roleOf: (name) => users.roleOf(name),
       onDenied: (who, method) =>
         void committer.audit({ actor: `user:${who.user}`, action: 'control.denied', subject: method, detail: { role: who.role } }).catch(() => undefined),

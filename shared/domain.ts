@@ -109,6 +109,8 @@ export interface StatusResult {
   listeners: Listener[];
   data_dir: string;
   sqlite: { version: string; journal_mode: string; synchronous: number };
+  /** Group commit: transactions committed and the units (messages, audit events) they held. */
+  commits: { batches: number; units: number };
 }
 
 export interface UserInfo {

@@ -48,6 +48,8 @@ export class AuditChain {
   private readonly last;
   private readonly key: Buffer;
   private listeners = new Set<(e: AuditEntry) => void>();
+  private newest: AuditEntry | null = null;
+  private anchorTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly db: Db,
@@ -89,9 +91,17 @@ export class AuditChain {
   /** Called after the transaction that holds these entries has committed. */
   committed(entries: AuditEntry[]): void {
     if (entries.length === 0) return;
-    const newest = entries[entries.length - 1]!;
-    this.writeAnchor(newest.seq, newest.hash);
+    this.newest = entries[entries.length - 1]!;
+    // The anchor trails the chain by at most a second: written from a timer, not per commit.
+    this.anchorTimer ??= setTimeout(() => this.flushAnchor(), 1000).unref();
     for (const e of entries) for (const l of this.listeners) l(e);
+  }
+
+  /** Writes the anchor now (also on stop). */
+  flushAnchor(): void {
+    if (this.anchorTimer) clearTimeout(this.anchorTimer);
+    this.anchorTimer = null;
+    if (this.newest) this.writeAnchor(this.newest.seq, this.newest.hash);
   }
 
   onCommitted(listener: (e: AuditEntry) => void): () => void {
@@ -116,6 +126,7 @@ export class AuditChain {
 
   /** Walks the whole chain; names the first entry that does not verify. */
   verify(): AuditVerifyResult {
+    this.flushAnchor();
     let prev = GENESIS;
     let expectSeq = 1;
     let entries = 0;

@@ -61,22 +61,29 @@ interface RecipientRow {
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export class QueueStore {
+  private readonly insertMessage;
+  private readonly insertBody;
+  private readonly insertRecipient;
+
   constructor(
     private readonly db: Db,
     private readonly committer: GroupCommitter,
-  ) {}
+  ) {
+    this.insertMessage = db.prepare(
+      'INSERT INTO messages (id, received_at, app, stream, sender, size, message_id, client_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.insertBody = db.prepare('INSERT INTO bodies (message_id, sealed) VALUES (?, ?)');
+    this.insertRecipient = db.prepare(
+      "INSERT INTO recipients (message_id, address, domain, state, next_attempt_at, updated_at) VALUES (?, ?, ?, 'queued', ?, ?)",
+    );
+  }
 
   /** The intake's one write: message, body, recipients and the audit entry, in one unit. */
   insertUnit(m: NewMessage, ctx: UnitContext): void {
     const now = Date.now();
-    this.db
-      .prepare('INSERT INTO messages (id, received_at, app, stream, sender, size, message_id, client_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(m.id, now, m.app, m.stream, m.sender, m.size, m.messageId, m.clientIp);
-    this.db.prepare('INSERT INTO bodies (message_id, sealed) VALUES (?, ?)').run(m.id, m.sealed);
-    const rcpt = this.db.prepare(
-      "INSERT INTO recipients (message_id, address, domain, state, next_attempt_at, updated_at) VALUES (?, ?, ?, 'queued', ?, ?)",
-    );
-    for (const r of m.recipients) rcpt.run(m.id, r, r.slice(r.lastIndexOf('@') + 1).toLowerCase(), now, now);
+    this.insertMessage.run(m.id, now, m.app, m.stream, m.sender, m.size, m.messageId, m.clientIp);
+    this.insertBody.run(m.id, m.sealed);
+    for (const r of m.recipients) this.insertRecipient.run(m.id, r, r.slice(r.lastIndexOf('@') + 1).toLowerCase(), now, now);
     ctx.audit({
       actor: `app:${m.app}`,
       action: 'intake.accepted',

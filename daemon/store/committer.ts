@@ -100,5 +100,6 @@ export class GroupCommitter {
   close(): void {
     while (this.queue.length > 0) this.flush();
     this.closed = true;
+    this.chain.flushAnchor();
   }
 }

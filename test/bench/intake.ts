@@ -23,11 +23,19 @@ async function benchSealpost(): Promise<{ r: LoadResult; cpu: number; batches: s
   try {
     const pass = await d.addApp('bench');
     const pid = d.child!.pid!;
-    const cpu0 = processCpuSeconds(pid);
-    const r = await runLoad({ port: d.ports.submission, user: 'bench', pass, connections: CONNECTIONS, messages: MESSAGES, from: 'bench@clinic.test' });
+    let cpu0 = 0;
+    const r = await runLoad({
+      port: d.ports.submission,
+      user: 'bench',
+      pass,
+      connections: CONNECTIONS,
+      messages: MESSAGES,
+      from: 'bench@clinic.test',
+      onWarm: () => (cpu0 = processCpuSeconds(pid)),
+    });
     const cpu = processCpuSeconds(pid) - cpu0;
-    const depth = (await d.cliJson<{ queue: { depth: number } }>(['status'])).queue.depth;
-    return { r, cpu, batches: `queue depth after run ${depth}` };
+    const s = await d.cliJson<{ queue: { depth: number }; commits: { batches: number; units: number } }>(['status']);
+    return { r, cpu, batches: `queue depth after run ${s.queue.depth}, ${(s.commits.units / s.commits.batches).toFixed(1)} units per commit` };
   } finally {
     await d.cleanup();
   }

@@ -25,6 +25,7 @@ export interface HandlerDeps {
   users: UserRegistry;
   queue: QueueStore;
   chain: AuditChain;
+  commitStats: () => { batches: number; units: number };
   listeners: () => Listener[];
 }
 
@@ -60,6 +61,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
           journal_mode: d.db.pragma('journal_mode', { simple: true }) as string,
           synchronous: d.db.pragma('synchronous', { simple: true }) as number,
         },
+        commits: d.commitStats(),
       };
     },
     whoami: async (p, who) => {
