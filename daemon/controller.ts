@@ -33,7 +33,7 @@ export class Controller {
     const { config, log } = this;
     mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
     const vault = Vault.open(join(config.data_dir, 'keys', 'master.key'));
-    const db = (this.db = openDb(join(config.data_dir, 'sealpost.db')));
+    const db = (this.db = openDb(join(config.data_dir, 'sealpost.db'), { maxBytes: config.store.max_size_mb * 1024 * 1024 }));
     const chain = new AuditChain(db, vault.deriveKey('audit-chain'), join(config.data_dir, 'keys', 'audit.anchor'));
     const committer = (this.committer = new GroupCommitter(db, chain));
     const apps = new AppRegistry(db, committer, config.domains);

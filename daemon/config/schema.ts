@@ -66,6 +66,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    store: z
+      .object({
+        /** Cap on the database size; past it intake answers 452 4.3.1 instead of filling the disk. 0 = no cap. */
+        max_size_mb: z.number().int().min(0).max(16 * 1024 * 1024).default(0),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
       .strict()

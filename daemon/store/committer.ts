@@ -69,6 +69,9 @@ export class GroupCommitter {
           const value = this.db.transaction(() => p.unit(ctx))(); // savepoint
           outcomes.push({ ok: true, value, entries });
         } catch (error) {
+          // SQLITE_FULL, SQLITE_IOERR and a few others roll back the whole transaction, not
+          // just the savepoint: then no unit of this batch can commit, and each learns why.
+          if (!this.db.inTransaction) throw error;
           outcomes.push({ ok: false, error });
         }
       }

@@ -22,7 +22,7 @@ export function assertDurable(db: Db): void {
   if (sync < 2) throw new StoreError(`PRAGMA synchronous is ${sync}; refusing to run below FULL (2)`);
 }
 
-export function openDb(path: string, opts: { readonly?: boolean; skipIntegrity?: boolean } = {}): Db {
+export function openDb(path: string, opts: { readonly?: boolean; skipIntegrity?: boolean; maxBytes?: number } = {}): Db {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const db = new Database(path, { readonly: opts.readonly ?? false });
   if (!opts.readonly) db.pragma('journal_mode = WAL');
@@ -38,6 +38,10 @@ export function openDb(path: string, opts: { readonly?: boolean; skipIntegrity?:
     }
   }
   if (!opts.readonly) migrate(db);
+  if (opts.maxBytes) {
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.pragma(`max_page_count = ${Math.ceil(opts.maxBytes / pageSize)}`);
+  }
   return db;
 }
 
