@@ -12,6 +12,7 @@ import type { Config } from './config/schema.js';
 import { createHandlers } from './control/handlers/index.js';
 import { ControlServer } from './control/server.js';
 import { SmtpIntake } from './intake/smtp.js';
+import { DeliveryWorker } from './delivery/worker.js';
 import type { Log } from './log.js';
 import { QueueStore } from './queue/store.js';
 import { GroupCommitter } from './store/committer.js';
@@ -24,6 +25,7 @@ export class Controller {
   private db: Db | null = null;
   private committer: GroupCommitter | null = null;
   private intake: SmtpIntake | null = null;
+  private delivery: DeliveryWorker | null = null;
   private control: ControlServer | null = null;
   private readonly startedAt = Date.now();
 
@@ -41,8 +43,11 @@ export class Controller {
     const queue = new QueueStore(db, committer);
     const tls = await loadTlsIdentity({ certPath: config.smtp.tls_cert, keyPath: config.smtp.tls_key, dataDir: config.data_dir, hostname: config.hostname });
 
-    this.intake = new SmtpIntake({ config, log, apps, queue, committer, vault, tls });
+    const delivery = (this.delivery = new DeliveryWorker({ config, log, db, committer, vault, concurrency: config.delivery.concurrency, giveUpMs: config.delivery.give_up_hours * 3_600_000 }));
+    this.intake = new SmtpIntake({ config, log, apps, queue, committer, vault, tls, onQueued: () => delivery.kick() });
     await this.intake.start();
+    if (!config.delivery.paused) await delivery.start();
+    else log.warn('delivery is paused (delivery.paused = true): mail is accepted and queued only');
 
     const listeners = (): Listener[] => [
       ...(this.intake?.listeners() ?? []),
@@ -76,6 +81,7 @@ export class Controller {
     };
     await step(() => this.control?.stop());
     await step(() => this.intake?.stop());
+    await step(() => this.delivery?.stop());
     await step(async () => {
       await this.committer?.audit({ actor: 'daemon', action: 'daemon.stop' });
     });

@@ -59,6 +59,12 @@ export const configSchema = z
     delivery: z
       .object({
         routes: z.record(z.string(), hostPort).default({}),
+        /** Accept and queue, but attempt no delivery (maintenance; like Postfix defer_transports). */
+        paused: z.boolean().default(false),
+        /** Parallel delivery transactions. */
+        concurrency: z.number().int().min(1).max(500).default(20),
+        /** Give up on a recipient this many hours after it was accepted (Postfix: 5 days). */
+        give_up_hours: z.number().min(0.01).max(24 * 30).default(120),
         tls: z
           .object({ ca_file: z.string().default('') })
           .strict()

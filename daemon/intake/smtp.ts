@@ -31,6 +31,8 @@ export interface IntakeDeps {
   committer: GroupCommitter;
   vault: Vault;
   tls: TlsIdentity;
+  /** Called after each durable commit, so delivery can start at once. */
+  onQueued?: () => void;
 }
 
 interface ConnState {
@@ -289,6 +291,7 @@ export class SmtpIntake {
         ctx,
       ),
     );
+    this.deps.onQueued?.();
     this.deps.log.info({ id, app: user.app, rcpts: recipients.length, size: prepared.data.length, normalized: prepared.normalized }, 'queued');
     return id;
   }

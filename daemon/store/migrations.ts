@@ -68,4 +68,21 @@ export const MIGRATIONS: readonly string[] = [
 
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
   `,
+  // 2: delivery: leases on recipients, attempt history
+  `
+  ALTER TABLE recipients ADD COLUMN lease_until INTEGER;
+  ALTER TABLE recipients ADD COLUMN first_attempt_at INTEGER;
+  CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY,
+    recipient_id INTEGER NOT NULL REFERENCES recipients(id) ON DELETE CASCADE,
+    at INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    tls_version TEXT,
+    tls_cipher TEXT,
+    code INTEGER,
+    response TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('delivered','deferred','bounced','held'))
+  ) STRICT;
+  CREATE INDEX attempts_recipient ON attempts(recipient_id);
+  `,
 ];

@@ -20,6 +20,8 @@ export interface DaemonOptions {
   /** Extra TOML appended to the generated config. */
   extraToml?: string;
   smtpToml?: string;
+  /** TOML lines for [delivery]; default: paused, so intake tests see mail stay queued. */
+  deliveryToml?: string;
 }
 
 export class TestDaemon {
@@ -49,6 +51,8 @@ export class TestDaemon {
         'listen = "127.0.0.1:0"',
         '[control]',
         `socket = "${this.socket}"`,
+        '[delivery]',
+        opts.deliveryToml ?? 'paused = true',
         '[log]',
         'level = "info"',
         opts.extraToml ?? '',
