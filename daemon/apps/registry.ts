@@ -44,6 +44,8 @@ export function senderAllowed(patterns: readonly string[], address: string): boo
 export class AppRegistry {
   /** sha256(name, password) of recent successful logins, so pooled and per-message clients skip scrypt. */
   private verified = new Map<string, string>();
+  /** When last_auth_at was last written per app: at most once a minute, off the hot path. */
+  private lastAuthWritten = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -117,6 +119,12 @@ export class AppRegistry {
     if (this.verified.get(name) !== fingerprint) {
       if (!(await verifyPassword(password, row.password_hash))) return null;
       this.verified.set(name, fingerprint);
+    }
+    const now = Date.now();
+    if (now - (this.lastAuthWritten.get(name) ?? 0) > 60_000) {
+      this.lastAuthWritten.set(name, now);
+      const at = new Date(now).toISOString();
+      void this.committer.submit(() => this.db.prepare('UPDATE apps SET last_auth_at = ? WHERE name = ?').run(at, name)).catch(() => undefined);
     }
     return toInfo(row);
   }

@@ -12,6 +12,7 @@ import { splitMessage } from '../intake/message.js';
 import type { Log } from '../log.js';
 import { DEFAULT_GIVE_UP_MS, retryDelay } from '../queue/retry.js';
 import type { GroupCommitter, UnitContext } from '../store/committer.js';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.js';
 import type { Vault } from '../store/vault.js';
 import { Router } from './route.js';
@@ -152,11 +153,23 @@ export class DeliveryWorker {
     await this.deps.committer.submit((ctx) => this.apply(group, results, host, tls, ctx));
   }
 
+  private cached: { attempt: Statement<unknown[]>; update: Statement<unknown[]> } | null = null;
+
+  private statements() {
+    this.cached ??= {
+      attempt: this.deps.db.prepare('INSERT INTO attempts (recipient_id, at, host, tls_version, tls_cipher, code, response, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      update: this.deps.db.prepare(
+        'UPDATE recipients SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, hold_reason = ?, lease_until = NULL, updated_at = ? WHERE id = ?',
+      ),
+    };
+    return this.cached;
+  }
+
   private apply(group: Claimed[], results: RecipientResult[], host: string, tls: { version: string | null; cipher: string | null }, ctx: UnitContext): void {
     const db = this.deps.db;
     const now = Date.now();
     const giveUp = this.deps.giveUpMs ?? DEFAULT_GIVE_UP_MS;
-    const attempt = db.prepare('INSERT INTO attempts (recipient_id, at, host, tls_version, tls_cipher, code, response, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    const { attempt, update } = this.statements();
     for (const g of group) {
       const r = results.find((x) => x.address === g.address) ?? { address: g.address, code: null, response: 'no result', outcome: 'deferred' as const };
       let state: string = r.outcome;
@@ -165,7 +178,7 @@ export class DeliveryWorker {
         if (now - g.received_at > giveUp) state = 'expired';
         else next = now + retryDelay(g.attempts + 1);
       }
-      db.prepare('UPDATE recipients SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, hold_reason = ?, lease_until = NULL, updated_at = ? WHERE id = ?').run(
+      update.run(
         state,
         next,
         r.outcome === 'delivered' ? null : r.response,

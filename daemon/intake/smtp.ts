@@ -6,6 +6,7 @@
 // Inputs: SMTP sessions. Outputs: queue rows. Side effects: audit entries for intake and
 // every AUTH failure.
 
+import { randomBytes } from 'node:crypto';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerSession } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
 import type { Stream as NodeStream } from 'node:stream';
@@ -21,7 +22,6 @@ import { newQueueId, type QueueStore } from '../queue/store.js';
 import { FailureWindow } from './auth-limits.js';
 import { prepareMessage } from './message.js';
 import { IntakeReject, type IntakeReplyCode } from './replies.js';
-import { randomBytes } from 'node:crypto';
 
 export interface IntakeDeps {
   config: Config;
