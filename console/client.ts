@@ -5,7 +5,7 @@ import { closeSync, openSync, unlinkSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION, type Method, type ParamsOf, type ResultOf } from '../shared/api.js';
-import { ControlError, type ControlErrorCode } from '../shared/errors.js';
+import { ControlError } from '../shared/errors.js';
 import { LineSplitter, type HelloResult, type ResponseFrame } from '../shared/protocol.js';
 
 export class ControlClient {
@@ -80,8 +80,4 @@ export class ControlClient {
   close(): void {
     this.socket.end();
   }
-}
-
-export function errorCode(err: unknown): ControlErrorCode | null {
-  return err instanceof ControlError ? err.code : null;
 }

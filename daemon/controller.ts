@@ -43,7 +43,7 @@ export class Controller {
     const queue = new QueueStore(db, committer);
     const tls = await loadTlsIdentity({ certPath: config.smtp.tls_cert, keyPath: config.smtp.tls_key, dataDir: config.data_dir, hostname: config.hostname });
 
-    const delivery = (this.delivery = new DeliveryWorker({ config, log, db, committer, vault, concurrency: config.delivery.concurrency, giveUpMs: config.delivery.give_up_hours * 3_600_000 }));
+    const delivery = (this.delivery = new DeliveryWorker({ config, log, db, committer, vault, queue, concurrency: config.delivery.concurrency, giveUpMs: config.delivery.give_up_hours * 3_600_000 }));
     this.intake = new SmtpIntake({ config, log, apps, queue, committer, vault, tls, onQueued: () => delivery.kick() });
     await this.intake.start();
     if (!config.delivery.paused) await delivery.start();

@@ -13,7 +13,6 @@ export const CONTROL_ERRORS = {
   INVALID_PARAMS: 'the parameters do not fit the method',
   NOT_FOUND: 'no such object',
   CONFLICT: 'the object already exists or is in the wrong state',
-  REASON_REQUIRED: 'this action needs a reason for the audit log',
   INTERNAL: 'the daemon failed; details are in its log under the reference id',
   UNAVAILABLE: 'the daemon cannot be reached',
 } as const;

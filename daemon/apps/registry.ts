@@ -32,13 +32,21 @@ function toInfo(r: AppRow): AppInfo {
   };
 }
 
+const patternCache = new Map<string, RegExp>();
+
+function patternRegExp(pattern: string): RegExp {
+  let re = patternCache.get(pattern);
+  if (!re) {
+    re = new RegExp(`^${pattern.toLowerCase().split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^@]*')}$`);
+    patternCache.set(pattern, re);
+  }
+  return re;
+}
+
 /** `*@clinic.example`, `billing@clinic.example` or `*@*.clinic.example`; case-insensitive. */
 export function senderAllowed(patterns: readonly string[], address: string): boolean {
   const a = address.toLowerCase();
-  return patterns.some((p) => {
-    const re = new RegExp(`^${p.toLowerCase().split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^@]*')}$`);
-    return re.test(a);
-  });
+  return patterns.some((p) => patternRegExp(p).test(a));
 }
 
 export class AppRegistry {
@@ -87,7 +95,7 @@ export class AppRegistry {
       }
       ctx.audit({ actor, action: 'app.disable', subject: name });
     });
-    this.forget(name);
+    this.verified.delete(name);
     return this.get(name)!;
   }
 
@@ -100,12 +108,8 @@ export class AppRegistry {
       }
       ctx.audit({ actor, action: 'app.rotate', subject: name });
     });
-    this.forget(name);
-    return password;
-  }
-
-  private forget(name: string): void {
     this.verified.delete(name);
+    return password;
   }
 
   /** The app, when name and password match an enabled app; null otherwise. */

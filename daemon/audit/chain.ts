@@ -47,7 +47,6 @@ export class AuditChain {
   private readonly insert;
   private readonly last;
   private readonly key: Buffer;
-  private listeners = new Set<(e: AuditEntry) => void>();
   private newest: AuditEntry | null = null;
   private anchorTimer: NodeJS.Timeout | null = null;
 
@@ -94,7 +93,6 @@ export class AuditChain {
     this.newest = entries[entries.length - 1]!;
     // The anchor trails the chain by at most a second: written from a timer, not per commit.
     this.anchorTimer ??= setTimeout(() => this.flushAnchor(), 1000).unref();
-    for (const e of entries) for (const l of this.listeners) l(e);
   }
 
   /** Writes the anchor now (also on stop). */
@@ -102,11 +100,6 @@ export class AuditChain {
     if (this.anchorTimer) clearTimeout(this.anchorTimer);
     this.anchorTimer = null;
     if (this.newest) this.writeAnchor(this.newest.seq, this.newest.hash);
-  }
-
-  onCommitted(listener: (e: AuditEntry) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
   }
 
   private writeAnchor(seq: number, hash: string): void {

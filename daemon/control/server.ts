@@ -8,13 +8,12 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, u
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { METHODS, PROTOCOL_VERSION, type Method } from '../../shared/api.js';
-import { roleAllows } from '../../shared/domain.js';
+import { roleAllows, type Role } from '../../shared/domain.js';
 import { ControlError } from '../../shared/errors.js';
 import { LineSplitter, type RequestFrame, type ResponseFrame } from '../../shared/protocol.js';
 import type { Log } from '../log.js';
 import type { Handlers } from './handlers/index.js';
 import { prepareProofDir, readProof, resolveRole, type Identity } from './identity.js';
-import type { Role } from '../../shared/domain.js';
 
 export interface ControlServerOptions {
   socketPath: string;

@@ -15,6 +15,7 @@ import type { GroupCommitter, UnitContext } from '../store/committer.js';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.js';
 import type { Vault } from '../store/vault.js';
+import type { QueueStore } from '../queue/store.js';
 import { Router } from './route.js';
 import { deliver, type RecipientResult } from './transport.js';
 
@@ -50,7 +51,7 @@ export class DeliveryWorker {
   private readonly ca: string | undefined;
 
   constructor(
-    private readonly deps: { config: Config; log: Log; db: Db; committer: GroupCommitter; vault: Vault; concurrency?: number; giveUpMs?: number },
+    private readonly deps: { config: Config; log: Log; db: Db; committer: GroupCommitter; vault: Vault; queue: QueueStore; concurrency?: number; giveUpMs?: number },
   ) {
     this.router = new Router(deps.config.delivery.routes);
     this.ca = deps.config.delivery.tls.ca_file ? readFileSync(deps.config.delivery.tls.ca_file, 'utf8') : undefined;
@@ -130,11 +131,11 @@ export class DeliveryWorker {
       const outcome = route.kind === 'bounce' ? 'bounced' : 'deferred';
       results = group.map((g) => ({ address: g.address, code: null, response: route.reason, outcome }));
     } else {
-      const sealed = this.deps.db.prepare('SELECT sealed FROM bodies WHERE message_id = ?').get(first.message_id) as { sealed: Buffer } | undefined;
+      const sealed = this.deps.queue.sealedBody(first.message_id);
       if (!sealed) {
         results = group.map((g) => ({ address: g.address, code: null, response: 'message body missing', outcome: 'held' }));
       } else {
-        const message = stripPrivateHeaders(this.deps.vault.open(sealed.sealed, first.message_id));
+        const message = stripPrivateHeaders(this.deps.vault.open(sealed, first.message_id));
         results = [];
         for (const target of route.hosts) {
           const r = await deliver(
@@ -159,14 +160,14 @@ export class DeliveryWorker {
     this.cached ??= {
       attempt: this.deps.db.prepare('INSERT INTO attempts (recipient_id, at, host, tls_version, tls_cipher, code, response, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       update: this.deps.db.prepare(
-        'UPDATE recipients SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, hold_reason = ?, lease_until = NULL, updated_at = ? WHERE id = ?',
+        // only rows still leased to us: an operator may have deleted one meanwhile
+        "UPDATE recipients SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, hold_reason = ?, lease_until = NULL, updated_at = ? WHERE id = ? AND state = 'active'",
       ),
     };
     return this.cached;
   }
 
   private apply(group: Claimed[], results: RecipientResult[], host: string, tls: { version: string | null; cipher: string | null }, ctx: UnitContext): void {
-    const db = this.deps.db;
     const now = Date.now();
     const giveUp = this.deps.giveUpMs ?? DEFAULT_GIVE_UP_MS;
     const { attempt, update } = this.statements();
@@ -187,6 +188,8 @@ export class DeliveryWorker {
         g.id,
       );
       attempt.run(g.id, now, host, tls.version, tls.cipher, r.code, r.response, r.outcome);
+      // one line per recipient and attempt, like Postfix's status= lines; identifiers, not addresses
+      this.deps.log.info({ id: g.message_id, rcpt: g.id, state, host, code: r.code, tls: tls.version }, 'delivery');
       ctx.audit({
         actor: 'delivery',
         action: `delivery.${state}`,
@@ -194,7 +197,6 @@ export class DeliveryWorker {
         detail: { recipient: g.id, host, tls_version: tls.version, code: r.code, attempt: g.attempts + 1 },
       });
     }
-    const open = db.prepare("SELECT 1 FROM recipients WHERE message_id = ? AND state IN ('queued','deferred','held','active')").get(group[0]!.message_id);
-    if (!open) db.prepare('DELETE FROM bodies WHERE message_id = ?').run(group[0]!.message_id);
+    this.deps.queue.shredIfDone(group[0]!.message_id);
   }
 }

@@ -11,16 +11,18 @@ import { IntakeReject } from './replies.js';
 
 export const HEADER_LIMIT_BYTES = 102_400; // Postfix header_size_limit
 
+const BARE = /\r(?!\n)|(?<!\r)\n/;
+
 /** NUL anywhere, and bare CR / bare LF (a CR not followed by LF, an LF not preceded by CR). */
-export function scanLineEndings(raw: Buffer): { nul: boolean; bare: boolean } {
-  const nul = raw.indexOf(0) !== -1;
-  const text = raw.toString('latin1');
-  return { nul, bare: /\r(?!\n)|(?<!\r)\n/.test(text) };
+export function scanLineEndings(raw: Buffer | string): { nul: boolean; bare: boolean } {
+  const text = typeof raw === 'string' ? raw : raw.toString('latin1');
+  return { nul: text.includes('\0'), bare: BARE.test(text) };
 }
 
 /** Every bare CR and bare LF becomes CRLF (RFC 5321 §2.3.8), so no smuggling sequence survives. */
-export function normalizeLineEndings(raw: Buffer): Buffer {
-  return Buffer.from(raw.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n'), 'latin1');
+export function normalizeLineEndings(raw: Buffer | string): Buffer {
+  const text = typeof raw === 'string' ? raw : raw.toString('latin1');
+  return Buffer.from(text.replace(/\r\n|\r|\n/g, '\r\n'), 'latin1');
 }
 
 /** Splits at the first empty line. A message without one is all header. */
@@ -61,12 +63,13 @@ export interface Prepared {
 }
 
 export function prepareMessage(input: PrepareInput): Prepared {
-  const scan = scanLineEndings(input.raw);
+  const text = input.raw.toString('latin1'); // byte-for-byte, converted once
+  const scan = scanLineEndings(text);
   if (scan.nul) throw new IntakeReject('NUL_IN_DATA');
   let raw = input.raw;
   if (scan.bare) {
     if (input.bareNewline === 'reject') throw new IntakeReject('BARE_NEWLINE');
-    raw = normalizeLineEndings(raw);
+    raw = normalizeLineEndings(text);
   }
   const { header, body } = splitMessage(raw);
   if (header.length > HEADER_LIMIT_BYTES) throw new IntakeReject('HEADER_TOO_LARGE');

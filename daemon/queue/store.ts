@@ -58,6 +58,13 @@ interface RecipientRow {
   hold_reason: string | null;
 }
 
+/** Message-level names (CONTRACT.md) to the recipient states they stand for. */
+const STATE_FILTER: Partial<Record<MessageState | RecipientState, RecipientState[]>> = {
+  sent: ['delivered'],
+  queued: ['queued', 'active'],
+  bounced: ['bounced', 'expired'],
+};
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export class QueueStore {
@@ -108,19 +115,11 @@ export class QueueStore {
     return { depth, by_state };
   }
 
-  private recipientsOf(ids: string[]): Map<string, RecipientRow[]> {
-    const map = new Map<string, RecipientRow[]>();
-    if (ids.length === 0) return map;
-    const stmt = this.db.prepare(`SELECT * FROM recipients WHERE message_id IN (${ids.map(() => '?').join(',')}) ORDER BY id`);
-    for (const r of stmt.all(...ids) as RecipientRow[]) {
-      const list = map.get(r.message_id) ?? [];
-      list.push(r);
-      map.set(r.message_id, list);
-    }
-    return map;
+  private recipientsOf(id: string): RecipientRow[] {
+    return this.db.prepare('SELECT * FROM recipients WHERE message_id = ? ORDER BY id').all(id) as RecipientRow[];
   }
 
-  private entry(m: MessageRow, rcpts: RecipientRow[]): QueueEntry {
+  private entry(m: MessageRow, rcpts: Pick<RecipientRow, 'address' | 'state'>[]): QueueEntry {
     return {
       id: m.id,
       state: messageStateOf(rcpts.map((r) => r.state)),
@@ -133,26 +132,51 @@ export class QueueStore {
     };
   }
 
+  /**
+   * Messages with at least one recipient matching the filter, oldest first. One query; the
+   * state filter runs in SQL, so the limit counts matching messages.
+   */
   list(filter: { state?: MessageState | RecipientState; domain?: string; limit?: number } = {}): QueueEntry[] {
-    const where: string[] = ["EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.state <> 'deleted'"];
+    let match = "r.state <> 'deleted'";
     const args: unknown[] = [];
     if (filter.domain) {
-      where[0] += ' AND r.domain = ?';
+      match += ' AND r.domain = ?';
       args.push(filter.domain.toLowerCase());
     }
-    where[0] += ')';
+    if (filter.state) {
+      const states = STATE_FILTER[filter.state] ?? [filter.state];
+      match += ` AND r.state IN (${states.map(() => '?').join(',')})`;
+      args.push(...states);
+    }
     const limit = Math.min(Math.max(filter.limit ?? 1000, 1), 100_000);
-    const rows = this.db.prepare(`SELECT * FROM messages m WHERE ${where.join(' AND ')} ORDER BY received_at, id LIMIT ?`).all(...args, limit) as MessageRow[];
-    const rcpts = this.recipientsOf(rows.map((r) => r.id));
-    const out = rows.map((m) => this.entry(m, rcpts.get(m.id) ?? []));
-    if (!filter.state) return out;
-    return out.filter((e) => e.state === filter.state || (rcpts.get(e.id) ?? []).some((r) => r.state === filter.state));
+    const rows = this.db
+      .prepare(
+        `WITH sel AS (
+           SELECT * FROM messages m WHERE EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND ${match})
+           ORDER BY received_at, id LIMIT ?)
+         SELECT sel.*, r.address AS r_address, r.state AS r_state
+           FROM sel JOIN recipients r ON r.message_id = sel.id
+          ORDER BY sel.received_at, sel.id, r.id`,
+      )
+      .all(...args, limit) as Array<MessageRow & { r_address: string; r_state: RecipientState }>;
+    const out: QueueEntry[] = [];
+    let current: { m: MessageRow; rcpts: Pick<RecipientRow, 'address' | 'state'>[] } | null = null;
+    const flush = () => current && out.push(this.entry(current.m, current.rcpts));
+    for (const row of rows) {
+      if (current?.m.id !== row.id) {
+        flush();
+        current = { m: row, rcpts: [] };
+      }
+      current.rcpts.push({ address: row.r_address, state: row.r_state });
+    }
+    flush();
+    return out;
   }
 
   show(id: string): QueueDetail {
     const m = this.db.prepare('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
     if (!m) throw new ControlError('NOT_FOUND', `no message ${id}`);
-    const rcpts = this.recipientsOf([id]).get(id) ?? [];
+    const rcpts = this.recipientsOf(id);
     const recipient_rows: RecipientInfo[] = rcpts.map((r) => ({
       id: r.id,
       address: r.address,
@@ -165,7 +189,7 @@ export class QueueStore {
     return { ...this.entry(m, rcpts), message_id: m.message_id, recipient_rows };
   }
 
-  /** Moves recipients of `id` in `from` states to `to`; audited; fails when none moved. */
+  /** Moves recipients of `id` in `from` states; audited; fails when none moved. */
   private async transition(
     actor: string,
     id: string,
@@ -174,6 +198,7 @@ export class QueueStore {
     set: string,
     args: unknown[],
     detail: Record<string, unknown>,
+    after?: () => void,
   ): Promise<QueueDetail> {
     await this.committer.submit((ctx) => {
       if (!this.db.prepare('SELECT 1 FROM messages WHERE id = ?').get(id)) throw new ControlError('NOT_FOUND', `no message ${id}`);
@@ -182,8 +207,18 @@ export class QueueStore {
         .run(...args, Date.now(), id, ...from);
       if (res.changes === 0) throw new ControlError('CONFLICT', `message ${id} has no recipient in state ${from.join('/')}`);
       ctx.audit({ actor, action, subject: id, detail: { ...detail, recipients: res.changes } });
+      after?.();
     });
     return this.show(id);
+  }
+
+  /**
+   * Inside a unit: destroys the sealed body once no recipient can still need it (crypto-
+   * shredding the message). Called by operator deletes and by delivery.
+   */
+  shredIfDone(id: string): void {
+    const open = this.db.prepare("SELECT 1 FROM recipients WHERE message_id = ? AND state IN ('queued','deferred','held','active')").get(id);
+    if (!open) this.db.prepare('DELETE FROM bodies WHERE message_id = ?').run(id);
   }
 
   hold(actor: string, id: string, reason = 'held by operator'): Promise<QueueDetail> {
@@ -198,13 +233,10 @@ export class QueueStore {
     return this.transition(actor, id, 'queue.retry', ['queued', 'deferred'], "state = 'queued', next_attempt_at = ?", [Date.now()], {});
   }
 
-  /** Deletes recipients that are not final and shreds the body once nothing needs it. */
-  async delete(actor: string, id: string, reason: string): Promise<QueueDetail> {
-    const detail = await this.transition(actor, id, 'queue.delete', ['queued', 'deferred', 'held', 'active'], "state = 'deleted', next_attempt_at = NULL", [], { reason });
-    await this.committer.submit(() => {
-      const open = this.db.prepare("SELECT 1 FROM recipients WHERE message_id = ? AND state IN ('queued','deferred','held','active')").get(id);
-      if (!open) this.db.prepare('DELETE FROM bodies WHERE message_id = ?').run(id);
-    });
-    return detail;
+  /** Deletes recipients that are not final, and shreds the body in the same unit. */
+  delete(actor: string, id: string, reason: string): Promise<QueueDetail> {
+    return this.transition(actor, id, 'queue.delete', ['queued', 'deferred', 'held', 'active'], "state = 'deleted', next_attempt_at = NULL", [], { reason }, () =>
+      this.shredIfDone(id),
+    );
   }
 }

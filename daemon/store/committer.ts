@@ -3,7 +3,7 @@
 // alone (its own savepoint); a commit that fails (disk full, I/O error) fails every unit
 // of the batch, and none of their callers acknowledges anything.
 // Inputs: units of work (synchronous functions of the db). Outputs: their results, resolved
-// only after the commit returned. Side effects: the transaction; audit listeners after it.
+// only after the commit returned. Side effects: the transaction; the audit anchor after it.
 
 import type { AuditEntry } from '../../shared/domain.js';
 import type { AuditChain, AuditEvent } from '../audit/chain.js';

@@ -5,7 +5,7 @@
 // cannot be moved to another row). Outputs: one self-describing buffer.
 // Side effects: creates the master key file on first start.
 
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -88,9 +88,5 @@ export class Vault {
   /** A key for one purpose, derived from the master key (HKDF-SHA256). */
   deriveKey(purpose: string): Buffer {
     return Buffer.from(hkdfSync('sha256', this.masterKey, Buffer.alloc(0), Buffer.from(`sealpost:${purpose}`), KEY));
-  }
-
-  static equal(a: Buffer, b: Buffer): boolean {
-    return a.length === b.length && timingSafeEqual(a, b);
   }
 }

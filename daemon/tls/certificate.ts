@@ -5,7 +5,7 @@
 
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -67,7 +67,7 @@ export async function loadTlsIdentity(opts: { certPath: string; keyPath: string;
   const cert = readFileSync(certPath, 'utf8');
   const key = readFileSync(keyPath, 'utf8');
   const parsed = new X509Certificate(cert);
-  if (!parsed.checkPrivateKey((await import('node:crypto')).createPrivateKey(key))) {
+  if (!parsed.checkPrivateKey(createPrivateKey(key))) {
     throw new Error(`TLS key ${keyPath} does not belong to certificate ${certPath}`);
   }
   return { key, cert, notAfter: new Date(parsed.validTo), generated };

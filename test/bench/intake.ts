@@ -18,7 +18,7 @@ function line(name: string, r: LoadResult, serverCpu: number | null): string {
 }
 
 async function benchSealpost(): Promise<{ r: LoadResult; cpu: number; batches: string }> {
-  const d = new TestDaemon({ extraToml: '' });
+  const d = new TestDaemon();
   await d.start();
   try {
     const pass = await d.addApp('bench');
@@ -41,12 +41,11 @@ async function benchSealpost(): Promise<{ r: LoadResult; cpu: number; batches: s
   }
 }
 
-async function benchPostfix(): Promise<{ r: LoadResult; cpu: number } | null> {
+async function benchPostfix(): Promise<LoadResult | null> {
   if (process.env.BENCH_SKIP_POSTFIX) return null;
   const pf = await startPostfix('/tmp/sealpost-bench-postfix', 10587, 10025);
   try {
-    const r = await runLoad({ port: pf.port, connections: CONNECTIONS, messages: MESSAGES, from: 'bench@bench.localdomain' });
-    return { r, cpu: NaN };
+    return await runLoad({ port: pf.port, connections: CONNECTIONS, messages: MESSAGES, from: 'bench@bench.localdomain' });
   } finally {
     await pf.stop();
   }
@@ -57,7 +56,7 @@ const sp = await benchSealpost();
 console.log(line('sealpost', sp.r, sp.cpu), `; ${sp.batches}`);
 const pf = await benchPostfix();
 if (pf) {
-  console.log(line('postfix', pf.r, null));
-  console.log(`ratio     ${(sp.r.rate / pf.r.rate).toFixed(2)}x  (sealpost / postfix, same client, same run)`);
+  console.log(line('postfix', pf, null));
+  console.log(`ratio     ${(sp.r.rate / pf.rate).toFixed(2)}x  (sealpost / postfix, same client, same run)`);
 }
 process.exit(0);

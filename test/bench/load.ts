@@ -15,7 +15,7 @@ export interface LoadResult {
   firstError: string | null;
 }
 
-export const BODY_10K = (() => {
+const BODY_10K = (() => {
   const line = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\r\n';
   return line.repeat(Math.ceil(10_240 / line.length)).slice(0, 10_240);
 })();

@@ -10,6 +10,15 @@ import { RawSmtp } from '../helpers/smtp.js';
 
 const plain = (u: string, p: string) => `AUTH PLAIN ${Buffer.from(`\0${u}\0${p}`).toString('base64')}`;
 
+/** A new connection that fails AUTH three times: 535, 535, then the third reply. */
+async function threeFailures(port: number, user: string, guesses: [string, string, string]) {
+  const c = await RawSmtp.open(port);
+  assert.equal((await c.cmd('EHLO brute.test')).code, 250);
+  assert.equal((await c.cmd(plain(user, guesses[0]))).code, 535);
+  assert.equal((await c.cmd(plain(user, guesses[1]))).code, 535);
+  return { c, third: await c.cmd(plain(user, guesses[2])) };
+}
+
 describe('AUTH failure limits', () => {
   const d = new TestDaemon({ smtpToml: 'auth_failures_per_ip = 6\nlockout_minutes = 15' });
   let pass = '';
@@ -20,22 +29,14 @@ describe('AUTH failure limits', () => {
   after(() => d.cleanup());
 
   it('drops the connection with 421 4.7.0 after the third failure', async () => {
-    const c = await RawSmtp.open(d.ports.submission_tls);
-    assert.equal((await c.cmd('EHLO brute.test')).code, 250);
-    assert.equal((await c.cmd(plain('ehr', 'guess1'))).code, 535);
-    assert.equal((await c.cmd(plain('ehr', 'guess2'))).code, 535);
-    const third = await c.cmd(plain('ehr', 'guess3'));
+    const { c, third } = await threeFailures(d.ports.submission_tls, 'ehr', ['guess1', 'guess2', 'guess3']);
     assert.equal(third.code, 421);
     assert.match(third.lines[0]!, /4\.7\.0/);
     assert.equal((await c.reply()).code, 0, 'connection closed');
   });
 
   it('locks the IP out with 454 once the per-IP limit is reached, even for the right password', async () => {
-    const c = await RawSmtp.open(d.ports.submission_tls);
-    assert.equal((await c.cmd('EHLO brute.test')).code, 250);
-    assert.equal((await c.cmd(plain('nosuchapp', 'x'))).code, 535);
-    assert.equal((await c.cmd(plain('nosuchapp', 'y'))).code, 535);
-    const third = await c.cmd(plain('nosuchapp', 'z'));
+    const { third } = await threeFailures(d.ports.submission_tls, 'nosuchapp', ['x', 'y', 'z']);
     assert.equal(third.code, 421);
     const c2 = await RawSmtp.open(d.ports.submission_tls);
     assert.equal((await c2.cmd('EHLO brute.test')).code, 250);

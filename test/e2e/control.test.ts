@@ -3,12 +3,13 @@
 // even with the append-only trigger dropped first).
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { AuditEntry, QueueDetail, QueueEntry, StatusResult } from '../../shared/domain.js';
-import { TestDaemon } from '../helpers/daemon.js';
+import { BIN, TestDaemon } from '../helpers/daemon.js';
 import { transport } from '../helpers/smtp.js';
 
 describe('control API and CLI', () => {
@@ -81,6 +82,44 @@ describe('control API and CLI', () => {
     const blocked = await d.cli(['status'], { asUser: 'nobody' });
     assert.notEqual(blocked.code, 0);
     assert.match(blocked.stderr, /EACCES/);
+  });
+
+  it('app disable stops an application from authenticating; rotate replaces its password', async () => {
+    const pass = await d.addApp('fax');
+    const send = (p: string) => transport(d.ports.submission, { secure: false, user: 'fax', pass: p }).sendMail({ from: 'fax@clinic.test', to: 'p@example.org', text: 'x' });
+    const rotated = (await d.cliJson<{ password: string }>(['app', 'rotate', 'fax'])).password;
+    await assert.rejects(send(pass), (e: { responseCode?: number }) => e.responseCode === 535, 'the old password no longer works');
+    assert.match((await send(rotated)).response, /^250 /);
+    const disabled = await d.cliJson<{ enabled: boolean }>(['app', 'disable', 'fax']);
+    assert.equal(disabled.enabled, false);
+    await assert.rejects(send(rotated), (e: { responseCode?: number }) => e.responseCode === 535);
+    const apps = await d.cliJson<Array<{ name: string; last_auth_at: string | null }>>(['app', 'list']);
+    assert.ok(apps.find((a) => a.name === 'fax')?.last_auth_at, 'the successful login was recorded');
+  });
+
+  it('user list and remove', async () => {
+    await d.cliJson(['user', 'add', 'daemon', '--role', 'operator']);
+    assert.ok((await d.cliJson<Array<{ name: string; role: string }>>(['user', 'list'])).some((u) => u.name === 'daemon' && u.role === 'operator'));
+    assert.deepEqual(await d.cliJson(['user', 'remove', 'daemon']), { removed: 'daemon' });
+    const again = await d.cli(['user', 'remove', 'daemon']);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /NOT_FOUND/);
+  });
+
+  it('audit tail --follow prints new events as they are committed', async () => {
+    const follow = spawn(process.execPath, [BIN, '--socket', d.socket, '--json', 'audit', 'tail', '--limit', '1', '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines = createInterface({ input: follow.stdout });
+    const seen = new Promise<AuditEntry>((resolve) =>
+      lines.on('line', (line) => {
+        const e = JSON.parse(line) as AuditEntry;
+        if (e.action === 'app.add' && e.subject === 'follower') resolve(e);
+      }),
+    );
+    await new Promise((r) => lines.once('line', r)); // the first (existing) entry: follow is running
+    await d.cliJson(['app', 'add', 'follower']);
+    const entry = await seen;
+    assert.equal(entry.actor, 'user:root');
+    follow.kill();
   });
 
   it('audit verify passes, then names the entry altered directly in the database', async () => {

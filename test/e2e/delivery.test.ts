@@ -10,16 +10,6 @@ import { TestDaemon } from '../helpers/daemon.js';
 import { startSink, type Sink } from '../helpers/sink.js';
 import { transport } from '../helpers/smtp.js';
 
-async function until<T>(what: string, f: () => Promise<T | null | undefined | false>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100)); // polling the daemon's state through its CLI
-  }
-}
-
 describe('delivery', () => {
   let tlsSink: Sink;
   let plainSink: Sink;
@@ -30,7 +20,11 @@ describe('delivery', () => {
   const send = async (to: string, headers: Record<string, string> = {}) =>
     (await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to, subject: 'Results', text: 'Your results are ready.', headers })).response.split(' ').pop()!;
   const show = (id: string) => d.cliJson<QueueDetail>(['queue', 'show', id]);
-  const stateIs = (id: string, state: string) => async () => ((await show(id)).recipient_rows.every((r) => r.state === state) ? show(id) : null);
+  /** Awaits the daemon's delivery log line for this message and state, then reads the queue. */
+  const settled = async (id: string, state: string) => {
+    await d.waitForLog((r) => r.msg === 'delivery' && r.id === id && r.state === state);
+    return show(id);
+  };
 
   before(async () => {
     tlsSink = await startSink({ starttls: true });
@@ -57,7 +51,7 @@ describe('delivery', () => {
 
   it('delivers over STARTTLS, without the private X-Sealpost headers', async () => {
     const id = await send('patient@tls.test', { 'X-Sealpost-Protect': 'tls' });
-    await until('delivered', stateIs(id, 'delivered'));
+    await settled(id, 'delivered');
     assert.equal(tlsSink.received.length, 1);
     const got = tlsSink.received[0]!;
     assert.equal(got.secure, true);
@@ -72,26 +66,26 @@ describe('delivery', () => {
 
   it('never sends in clear to a server without STARTTLS: the recipient is held', async () => {
     const id = await send('patient@plain.test');
-    const held = await until('held', stateIs(id, 'held'));
+    const held = await settled(id, 'held');
     assert.match(held.recipient_rows[0]!.hold_reason ?? '', /starttls-not-supported/);
     assert.equal(plainSink.received.length, 0, 'no message reached the cleartext server');
   });
 
   it('defers on 4xx with a retry time, then delivers on retry', async () => {
     const id = await send('patient@flaky.test');
-    const deferred = await until('deferred', stateIs(id, 'deferred'));
+    const deferred = await settled(id, 'deferred');
     const r = deferred.recipient_rows[0]!;
     assert.equal(r.attempts, 1);
     assert.match(r.last_error ?? '', /451/);
     assert.ok(Date.parse(r.next_attempt_at!) > Date.now() + 30_000, 'next attempt follows the retry table (1 minute)');
     await d.cliJson(['queue', 'retry', id]);
-    await until('delivered after retry', stateIs(id, 'delivered'));
+    await settled(id, 'delivered');
     assert.equal(flakySink.received.length, 1);
   });
 
   it('bounces on 5xx without retrying', async () => {
     const id = await send('nobody@reject.test');
-    const bounced = await until('bounced', stateIs(id, 'bounced'));
+    const bounced = await settled(id, 'bounced');
     assert.equal(bounced.recipient_rows[0]!.attempts, 1);
     assert.match(bounced.recipient_rows[0]!.last_error ?? '', /550/);
     assert.equal(bounced.state, 'bounced');

@@ -27,6 +27,8 @@ describe('durability', () => {
     const pass = await d.addApp('flood');
     const acked: string[] = [];
     let stop = false;
+    let enoughAcked: () => void = () => undefined;
+    const killPoint = new Promise<void>((r) => (enoughAcked = r));
     const clients = Array.from({ length: 6 }, async (_, n) => {
       const t = transport(d.ports.submission, { secure: false, user: 'flood', pass, pool: true, maxConnections: 2 });
       const sends: Promise<void>[] = [];
@@ -35,6 +37,7 @@ describe('durability', () => {
           t.sendMail({ from: `c${n}@clinic.test`, to: `p${i}@example.org`, subject: `m${n}-${i}`, text: 'x'.repeat(2000) }).then(
             (info) => {
               acked.push(info.response.split(' ').pop()!);
+              if (acked.length === 300) enoughAcked();
             },
             () => undefined, // refused or cut off by the kill: never acknowledged
           ),
@@ -45,7 +48,7 @@ describe('durability', () => {
       t.close();
     });
     // kill once a good share has been acknowledged, while clients are still sending
-    while (acked.length < 300) await new Promise((r) => setImmediate(r));
+    await killPoint;
     await d.kill9();
     stop = true;
     await Promise.all(clients);

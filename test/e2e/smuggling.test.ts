@@ -25,9 +25,7 @@ function smuggle(end: string): string {
 async function submit(port: number, pass: string, data: string): Promise<{ codes: number[]; id: string | null }> {
   const c = await RawSmtp.open(port);
   await c.login('ehr', pass);
-  assert.equal((await c.cmd('MAIL FROM:<frontdesk@clinic.test>')).code, 250);
-  assert.equal((await c.cmd('RCPT TO:<patient@example.org>')).code, 250);
-  assert.equal((await c.cmd('DATA')).code, 354);
+  await c.beginData('frontdesk@clinic.test', ['patient@example.org']);
   c.write(data);
   const end = await c.reply();
   // RSET+NOOP flush anything the server might still answer for smuggled commands

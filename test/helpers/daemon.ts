@@ -16,6 +16,8 @@ export interface Listeners {
   submission_tls: number;
 }
 
+export type LogRecord = { msg?: string; level?: number } & Record<string, unknown>;
+
 export interface DaemonOptions {
   /** Extra TOML appended to the generated config. */
   extraToml?: string;
@@ -31,6 +33,9 @@ export class TestDaemon {
   child: ChildProcess | null = null;
   ports: Listeners = { submission: 0, submission_tls: 0 };
   stderr = '';
+  /** The daemon's log records (pino JSON lines) since the last start. */
+  readonly records: LogRecord[] = [];
+  private waiters = new Set<{ match: (r: LogRecord) => boolean; resolve: (r: LogRecord) => void }>();
   private exit: Promise<number | null> | null = null;
 
   constructor(opts: DaemonOptions = {}) {
@@ -61,31 +66,52 @@ export class TestDaemon {
   }
 
   async start(): Promise<void> {
+    this.records.length = 0;
     const child = spawn(process.execPath, [BIN, 'daemon', '--config', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.exit = new Promise((res) => child.once('exit', (code) => res(code)));
     child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     const lines = createInterface({ input: child.stdout! });
+    // every log record is kept and offered to waiters, so tests await events, never poll
+    lines.on('line', (line) => {
+      let rec: LogRecord;
+      try {
+        rec = JSON.parse(line) as LogRecord;
+      } catch {
+        return;
+      }
+      this.records.push(rec);
+      for (const w of [...this.waiters]) {
+        if (w.match(rec)) {
+          this.waiters.delete(w);
+          w.resolve(rec);
+        }
+      }
+    });
     await new Promise<void>((res, rej) => {
       const onExit = (code: number | null) => rej(new Error(`daemon exited ${code} before ready: ${this.stderr}`));
       child.once('exit', onExit);
-      lines.on('line', (line) => {
-        let rec: { msg?: string; listeners?: Array<{ name: string; address: string }> };
-        try {
-          rec = JSON.parse(line);
-        } catch {
-          return;
-        }
-        if (rec.msg !== 'ready' || !rec.listeners) return;
-        for (const l of rec.listeners) {
+      void this.waitForLog((r) => r.msg === 'ready' && Array.isArray(r.listeners)).then((rec) => {
+        for (const l of rec.listeners as Array<{ name: string; address: string }>) {
           if (l.name === 'submission' || l.name === 'submission_tls') this.ports[l.name] = Number(l.address.split(':').pop());
         }
         child.off('exit', onExit);
         res();
       });
     });
-    // keep draining stdout so the daemon never blocks on a full pipe
-    lines.on('line', () => undefined);
+  }
+
+  /** Resolves with the first log record (already seen, or still to come) that matches. */
+  waitForLog(match: (r: LogRecord) => boolean, timeoutMs = 20_000): Promise<LogRecord> {
+    const seen = this.records.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const w = { match, resolve };
+      this.waiters.add(w);
+      setTimeout(() => {
+        if (this.waiters.delete(w)) reject(new Error('timed out waiting for a daemon log record'));
+      }, timeoutMs).unref();
+    });
   }
 
   async stop(): Promise<number | null> {

@@ -88,6 +88,17 @@ export class RawSmtp {
     if (auth.code !== 235) throw new Error(`AUTH: ${auth.lines.join(' ')}`);
   }
 
+  /** MAIL, RCPT for each recipient, DATA; throws unless they get 250, 250…, 354. */
+  async beginData(from: string, to: string[]): Promise<void> {
+    const expect = async (line: string, code: number) => {
+      const r = await this.cmd(line);
+      if (r.code !== code) throw new Error(`${line}: expected ${code}, got ${r.lines.join(' | ')}`);
+    };
+    await expect(`MAIL FROM:<${from}>`, 250);
+    for (const rcpt of to) await expect(`RCPT TO:<${rcpt}>`, 250);
+    await expect('DATA', 354);
+  }
+
   /** Replies that arrived and were not yet read. */
   pendingReplies(): Reply[] {
     return this.replies.splice(0);
