@@ -2,7 +2,7 @@
 // service: the constructor only stores, start() acquires, stop() releases). Failures while
 // stopping are collected, not thrown one by one.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Listener } from '../shared/domain.js';
 import { SEALPOST_VERSION } from '../shared/version.js';
@@ -12,6 +12,11 @@ import type { Config } from './config/schema.js';
 import { createHandlers } from './control/handlers/index.js';
 import { ControlServer } from './control/server.js';
 import { SmtpIntake } from './intake/smtp.js';
+import { DkimKeys } from './delivery/dkim.js';
+import { DnsClient } from './delivery/dns.js';
+import { MtaStsResolver } from './delivery/mta-sts.js';
+import { Router } from './delivery/route.js';
+import { TlsRecord } from './delivery/tls-record.js';
 import { DeliveryWorker } from './delivery/worker.js';
 import type { Log } from './log.js';
 import { QueueStore } from './queue/store.js';
@@ -43,7 +48,19 @@ export class Controller {
     const queue = new QueueStore(db, committer);
     const tls = await loadTlsIdentity({ certPath: config.smtp.tls_cert, keyPath: config.smtp.tls_key, dataDir: config.data_dir, hostname: config.hostname });
 
-    const delivery = (this.delivery = new DeliveryWorker({ config, log, db, committer, vault, queue, concurrency: config.delivery.concurrency, giveUpMs: config.delivery.give_up_hours * 3_600_000 }));
+    const dkim = new DkimKeys({ db, committer, vault, domains: config.domains, ed25519: config.dkim.ed25519, retireDays: config.dkim.retire_days, enabled: config.dkim.enabled });
+    await dkim.start();
+    const tlsRecord = new TlsRecord(db);
+    const dns = new DnsClient(config.delivery.dns.servers);
+    const extraCa = config.delivery.tls.ca_file ? readFileSync(config.delivery.tls.ca_file, 'utf8') : undefined;
+    const router = new Router({
+      routes: config.delivery.routes,
+      dns,
+      mxPort: config.delivery.mx_port,
+      mtaSts: config.delivery.mta_sts.enabled ? new MtaStsResolver({ db, dns, port: config.delivery.mta_sts.port, ...(extraCa ? { extraCa } : {}) }) : null,
+      dane: config.delivery.dane.enabled,
+    });
+    const delivery = (this.delivery = new DeliveryWorker({ config, log, db, committer, vault, queue, router, dkim, tlsRecord }));
     this.intake = new SmtpIntake({ config, log, apps, queue, committer, vault, tls, onQueued: () => delivery.kick() });
     await this.intake.start();
     if (!config.delivery.paused) await delivery.start();
@@ -58,7 +75,7 @@ export class Controller {
       group: config.control.group,
       version: SEALPOST_VERSION,
       log,
-      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, listeners, commitStats: () => committer.stats() }),
+      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, dkim, tlsRecord, listeners, commitStats: () => committer.stats() }),
       roleOf: (name) => users.roleOf(name),
       onDenied: (who, method) =>
         void committer.audit({ actor: `user:${who.user}`, action: 'control.denied', subject: method, detail: { role: who.role } }).catch(() => undefined),

@@ -5,12 +5,14 @@ import type {
   AppInfo,
   AuditEntry,
   AuditVerifyResult,
+  DkimRecord,
   MessageState,
   QueueDetail,
   QueueEntry,
   RecipientState,
   Role,
   StatusResult,
+  TlsDomainRecord,
   Stream,
   UserInfo,
 } from './domain.js';
@@ -42,6 +44,10 @@ export interface ControlMethods {
   'queue.release': { params: { id: string; reason: string }; result: QueueDetail };
   'queue.retry': { params: { id: string }; result: QueueDetail };
   'queue.delete': { params: { id: string; reason: string }; result: QueueDetail };
+
+  'dkim.show': { params: { domain?: string }; result: DkimRecord };
+  'dkim.rotate': { params: { domain: string }; result: DkimRecord };
+  'tls.domains': { params: { domain?: string }; result: TlsDomainRecord[] };
 
   'audit.verify': { params: Record<string, never>; result: AuditVerifyResult };
   'audit.tail': { params: { limit?: number; after?: number }; result: AuditEntry[] };
@@ -77,6 +83,9 @@ export const METHODS: { readonly [M in Method]: MethodSpec } = {
   'queue.release': { role: 'operator', dangerous: true, mutates: true, summary: 'resume delivery of held recipients' },
   'queue.retry': { role: 'operator', dangerous: false, mutates: true, summary: 'attempt delivery now' },
   'queue.delete': { role: 'operator', dangerous: true, mutates: true, summary: 'remove a message for good' },
+  'dkim.show': { role: 'auditor', dangerous: false, mutates: false, summary: 'the DKIM selectors and DNS records to publish' },
+  'dkim.rotate': { role: 'admin', dangerous: true, mutates: true, summary: 'new DKIM keys; the old selector stays published for a while' },
+  'tls.domains': { role: 'auditor', dangerous: false, mutates: false, summary: 'what deliveries learned about recipient domains\' TLS' },
   'audit.verify': { role: 'auditor', dangerous: false, mutates: false, summary: 'check the audit hash chain' },
   'audit.tail': { role: 'auditor', dangerous: false, mutates: false, summary: 'recent audit events' },
 };

@@ -59,6 +59,48 @@ export interface RecipientInfo {
   next_attempt_at: string | null;
   last_error: string | null;
   hold_reason: string | null;
+  /** Every delivery attempt, oldest first. */
+  history: AttemptInfo[];
+}
+
+export interface AttemptInfo {
+  at: string;
+  host: string;
+  outcome: 'delivered' | 'deferred' | 'bounced' | 'held';
+  code: number | null;
+  response: string;
+  tls_version: string | null;
+  tls_cipher: string | null;
+  /** How the server certificate was checked: "dane", "mta-sts", "none" (encrypt level), or null without TLS. */
+  tls_verified: string | null;
+}
+
+/** What Sealpost has learned about a recipient domain's TLS from real deliveries. */
+export interface TlsDomainRecord {
+  domain: string;
+  starttls: boolean | null;
+  tls_version: string | null;
+  tls_cipher: string | null;
+  /** The MX certificate validated against the trust store (checked even when not required). */
+  cert_valid: boolean | null;
+  mta_sts: string | null;
+  dane: string | null;
+  /** "success" or an RFC 8460 result type. */
+  last_result: string;
+  last_seen: string;
+  last_ok_at: string | null;
+  degraded: boolean;
+  degraded_reason: string | null;
+}
+
+export interface DkimRecord {
+  domain: string;
+  selector: string;
+  dns_name: string;
+  txt: string;
+  algorithm: 'rsa' | 'ed25519';
+  /** Every selector to keep published: current keys and retired ones whose mail may still be verified. */
+  records: Array<{ selector: string; algorithm: 'rsa' | 'ed25519'; dns_name: string; txt: string; status: 'active' | 'retiring'; created_at: string; retired_at: string | null }>;
 }
 
 export interface QueueEntry {

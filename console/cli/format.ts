@@ -1,6 +1,6 @@
 // Plain-text renderers for the CLI (the --json output is the API result itself).
 
-import type { AppInfo, AuditEntry, QueueDetail, QueueEntry, StatusResult, UserInfo } from '../../shared/domain.js';
+import type { AppInfo, AuditEntry, QueueDetail, QueueEntry, StatusResult, UserInfo, DkimRecord, TlsDomainRecord } from '../../shared/domain.js';
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -45,7 +45,44 @@ export function formatDetail(d: QueueDetail): string {
       ['RCPT', 'ADDRESS', 'STATE', 'ATTEMPTS', 'NEXT', 'NOTE'],
       d.recipient_rows.map((r) => [String(r.id), r.address, r.state, String(r.attempts), r.next_attempt_at ?? '-', r.hold_reason ?? r.last_error ?? '']),
     ),
+    ...(d.recipient_rows.some((r) => r.history.length > 0)
+      ? [
+          '',
+          'attempts:',
+          table(
+            ['RCPT', 'AT', 'HOST', 'OUTCOME', 'CODE', 'TLS', 'CERT', 'RESPONSE'],
+            d.recipient_rows.flatMap((r) =>
+              r.history.map((a) => [String(r.id), a.at, a.host, a.outcome, a.code === null ? '-' : String(a.code), a.tls_version ? `${a.tls_version} ${a.tls_cipher ?? ''}` : 'none', a.tls_verified ?? '-', a.response.slice(0, 60)]),
+            ),
+          ),
+        ]
+      : []),
   ].join('\n');
+}
+
+export function formatDkim(d: DkimRecord): string {
+  return [
+    `Publish these TXT records for ${d.domain}:`,
+    ...d.records.map((r) => `\n${r.dns_name}  (${r.algorithm}, ${r.status}${r.retired_at ? ` since ${r.retired_at}` : ''})\n  ${r.txt}`),
+  ].join('\n');
+}
+
+export function formatTlsDomains(rows: TlsDomainRecord[]): string {
+  if (rows.length === 0) return 'no deliveries recorded yet';
+  return table(
+    ['DOMAIN', 'STARTTLS', 'TLS', 'CERT', 'MTA-STS', 'DANE', 'LAST', 'SEEN', 'FLAG'],
+    rows.map((r) => [
+      r.domain,
+      r.starttls === null ? '?' : r.starttls ? 'yes' : 'NO',
+      r.tls_version ?? '-',
+      r.cert_valid === null ? '?' : r.cert_valid ? 'valid' : 'invalid',
+      r.mta_sts ?? '-',
+      r.dane ?? '-',
+      r.last_result,
+      r.last_seen,
+      r.degraded ? `DEGRADED: ${r.degraded_reason ?? ''}` : '',
+    ]),
+  );
 }
 
 export function formatAudit(entries: AuditEntry[]): string {

@@ -8,7 +8,7 @@ import { ROLES, STREAMS } from '../../shared/domain.js';
 import { ControlError } from '../../shared/errors.js';
 import { SEALPOST_VERSION } from '../../shared/version.js';
 import { ControlClient } from '../client.js';
-import { formatApps, formatAudit, formatDetail, formatQueue, formatStatus, formatUsers } from './format.js';
+import { formatApps, formatAudit, formatDetail, formatDkim, formatQueue, formatStatus, formatTlsDomains, formatUsers } from './format.js';
 import { findSocket } from './socket-path.js';
 
 interface GlobalOpts {
@@ -118,6 +118,22 @@ export function buildProgram(): Command {
     .command('delete <id>')
     .requiredOption('--reason <text>', 'why (audited)')
     .action(async (id: string, o: { reason: string }) => show(await call('queue.delete', { id, reason: o.reason }), formatDetail));
+
+  const dkim = program.command('dkim').description('DKIM signing keys and the DNS records to publish');
+  dkim
+    .command('show')
+    .option('--domain <domain>', 'one of the configured domains (default: the first)')
+    .action(async (o: { domain?: string }) => show(await call('dkim.show', o.domain ? { domain: o.domain } : {}), formatDkim));
+  dkim
+    .command('rotate <domain>')
+    .description('new keys; the old selectors stay listed (publish both) for dkim.retire_days')
+    .action(async (domain: string) => show(await call('dkim.rotate', { domain }), formatDkim));
+
+  program
+    .command('tls')
+    .description("recipient domains' TLS as learned from deliveries (STARTTLS, protocol, certificate, MTA-STS, DANE)")
+    .option('--domain <domain>', 'one domain')
+    .action(async (o: { domain?: string }) => show(await call('tls.domains', o.domain ? { domain: o.domain } : {}), formatTlsDomains));
 
   const audit = program.command('audit').description('the tamper-evident audit log');
   audit.command('verify').action(async () => {

@@ -13,6 +13,21 @@ const hostname = z
   .string()
   .regex(/^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, 'must be a DNS host name');
 
+function streamSettings(concurrency: number, perMinute: number) {
+  return z
+    .object({
+      concurrency: z.number().int().min(1).max(500).default(concurrency),
+      /** Messages per minute for the whole stream; 0 = no limit. */
+      per_minute: z.number().int().min(0).max(1_000_000).default(perMinute),
+      /** HELO name for this stream's connections; empty = hostname. */
+      helo: z.union([z.literal(''), hostname]).default(''),
+      /** Local address to send from (a distinct IP for bulk mail); empty = the system's choice. */
+      source_ip: z.string().regex(/^([0-9.]+|[0-9a-fA-F:]+)?$/, 'must be an IP address').default(''),
+    })
+    .strict()
+    .prefault({});
+}
+
 export const configSchema = z
   .object({
     data_dir: z.string().min(1).default('./var'),
@@ -61,14 +76,55 @@ export const configSchema = z
         routes: z.record(z.string(), hostPort).default({}),
         /** Accept and queue, but attempt no delivery (maintenance; like Postfix defer_transports). */
         paused: z.boolean().default(false),
-        /** Parallel delivery transactions. */
-        concurrency: z.number().int().min(1).max(500).default(20),
+        /** Transactional stream: its own worker pool, always claimed first. */
+        transactional: streamSettings(10, 0),
+        /** Marketing stream: its own (smaller) pool and an overall rate cap, so bulk never delays transactional mail. */
+        marketing: streamSettings(4, 0),
+        /** Parallel transactions to one recipient domain, per stream (Postfix default_destination_concurrency_limit). */
+        domain_concurrency: z.number().int().min(1).max(100).default(5),
+        /** Messages per minute to one recipient domain, per stream; 0 = no limit. */
+        domain_per_minute: z.number().int().min(0).max(1_000_000).default(0),
+        /** Per recipient domain overrides, for example { "bigmail.example" = { concurrency = 10, per_minute = 600 } }. */
+        domain_limits: z
+          .record(hostname, z.object({ concurrency: z.number().int().min(1).max(100).optional(), per_minute: z.number().int().min(0).max(1_000_000).optional() }).strict())
+          .default({}),
+        /** Tell the sender once when a recipient is still undelivered after this many hours (0 = never). */
+        delay_notice_hours: z.number().min(0).max(24 * 30).default(4),
+        /** TCP port of MX hosts (25; other values only for test labs). */
+        mx_port: z.number().int().min(1).max(65535).default(25),
+        dns: z
+          .object({
+            /** Resolvers to ask ("ip" or "ip:port"); empty = the system's. DANE needs a validating resolver here (it trusts the AD bit). */
+            servers: z.array(z.string().regex(/^[0-9a-fA-F:.[\]]+$/, 'must be an IP address, optionally with :port')).default([]),
+          })
+          .strict()
+          .prefault({}),
+        mta_sts: z
+          .object({
+            enabled: z.boolean().default(true),
+            /** HTTPS port of mta-sts.<domain> (443; other values only for test labs). */
+            port: z.number().int().min(1).max(65535).default(443),
+          })
+          .strict()
+          .prefault({}),
+        dane: z.object({ enabled: z.boolean().default(true) }).strict().prefault({}),
         /** Give up on a recipient this many hours after it was accepted (Postfix: 5 days). */
         give_up_hours: z.number().min(0.01).max(24 * 30).default(120),
         tls: z
           .object({ ca_file: z.string().default('') })
           .strict()
           .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    dkim: z
+      .object({
+        /** Sign outgoing mail of `domains` (keys are generated at first start). */
+        enabled: z.boolean().default(true),
+        /** Also sign with an Ed25519 key (RFC 8463) beside the RSA one. */
+        ed25519: z.boolean().default(true),
+        /** Keep a retired selector listed by `dkim show` this many days (mail in flight and in mailboxes still verifies). */
+        retire_days: z.number().int().min(1).max(365).default(7),
       })
       .strict()
       .prefault({}),

@@ -1,23 +1,32 @@
-// Delivery workers: claim due recipients with a lease, group them by message and domain,
-// deliver each group in one SMTP transaction over STARTTLS, and apply the outcome per
-// recipient (delivered / deferred with the retry table / bounced / held) together with its
-// attempt row and audit entry. A crash mid-delivery leaves rows `active`; at start they go
-// back to `queued`, so delivery is at least once (the in-flight recipients may get a copy twice).
-// Inputs: recipient rows. Outputs: state changes, attempts, audit. Side effects: SMTP.
+// Delivery workers: claim due recipients with a lease, per stream (transactional and
+// marketing have their own pools, so bulk mail never takes a transactional slot) and within
+// per-domain concurrency and rate limits; group them by message and domain; deliver each
+// group in one SMTP transaction; apply the outcome per recipient (delivered / deferred with
+// the retry table / bounced / expired / held) together with its attempt row, the domain's
+// TLS record, DSNs and audit entries, in one unit. A crash mid-delivery leaves rows
+// `active`; at start they go back to `queued`, so delivery is at least once (the in-flight
+// recipients may get a copy twice).
+// Inputs: recipient rows. Outputs: state changes, attempts, DSNs, audit. Side effects: SMTP.
 
 import { Headers } from 'mailsplit';
+import addressparser from 'nodemailer/lib/addressparser';
 import { readFileSync } from 'node:fs';
+import type { Statement } from 'better-sqlite3';
+import type { Stream } from '../../shared/domain.js';
 import type { Config } from '../config/schema.js';
 import { splitMessage } from '../intake/message.js';
 import type { Log } from '../log.js';
 import { DEFAULT_GIVE_UP_MS, retryDelay } from '../queue/retry.js';
+import { newQueueId, type MessageKind, type QueueStore } from '../queue/store.js';
 import type { GroupCommitter, UnitContext } from '../store/committer.js';
-import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.js';
 import type { Vault } from '../store/vault.js';
-import type { QueueStore } from '../queue/store.js';
-import { Router } from './route.js';
-import { deliver, type RecipientResult } from './transport.js';
+import type { DkimKeys } from './dkim.js';
+import { buildDsn, type DsnRecipient } from './dsn.js';
+import { StreamLimits, type Limit } from './limits.js';
+import type { Route, Router } from './route.js';
+import type { TlsRecord } from './tls-record.js';
+import { SmtpTransport, type DeliveryResult, type RecipientResult, type TlsFacts } from './transport.js';
 
 interface Claimed {
   id: number;
@@ -25,36 +34,78 @@ interface Claimed {
   address: string;
   domain: string;
   attempts: number;
+  delay_notified: number;
   sender: string;
   received_at: number;
+  kind: MessageKind;
+  original_id: string;
+}
+
+interface Planned {
+  row: Claimed;
+  result: RecipientResult;
+  state: string;
+  next: number | null;
+  dsn: 'failed' | 'delayed' | null;
 }
 
 const LEASE_MS = 10 * 60_000;
+const STREAMS: readonly Stream[] = ['transactional', 'marketing'];
 /** Headers an application may set for Sealpost; never passed on (CONTRACT.md). */
 const PRIVATE_HEADERS = ['x-sealpost-protect', 'x-sealpost-list'];
 
-export function stripPrivateHeaders(data: Buffer): Buffer {
+/** The message as it leaves: private headers removed; and the From: domain, for DKIM. */
+export function outgoingMessage(data: Buffer): { message: Buffer; fromDomain: string | null } {
   const { header, body } = splitMessage(data);
   const headers = new Headers(header);
   for (const h of PRIVATE_HEADERS) headers.remove(h);
-  return Buffer.concat([headers.build(), body]);
+  const from = headers.getFirst('from');
+  const first = addressparser(from.replace(/^from:/i, '')).find((a) => 'address' in a && a.address) as { address?: string } | undefined;
+  const at = first?.address?.lastIndexOf('@') ?? -1;
+  return { message: Buffer.concat([headers.build(), body]), fromDomain: at > 0 ? first!.address!.slice(at + 1).toLowerCase() : null };
+}
+
+export function stripPrivateHeaders(data: Buffer): Buffer {
+  return outgoingMessage(data).message;
+}
+
+export interface DeliveryDeps {
+  config: Config;
+  log: Log;
+  db: Db;
+  committer: GroupCommitter;
+  vault: Vault;
+  queue: QueueStore;
+  router: Router;
+  dkim: DkimKeys;
+  tlsRecord: TlsRecord;
 }
 
 export class DeliveryWorker {
   private timer: NodeJS.Timeout | null = null;
-  private running = 0;
   private stopping = false;
   private started = false;
-  private scanning = false;
-  private inflight = new Set<Promise<void>>();
-  private readonly router: Router;
+  private readonly scanning: Record<Stream, boolean> = { transactional: false, marketing: false };
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly limits: Record<Stream, StreamLimits>;
+  private readonly transport = new SmtpTransport();
   private readonly ca: string | undefined;
+  private readonly giveUpMs: number;
+  private readonly delayNoticeMs: number;
 
-  constructor(
-    private readonly deps: { config: Config; log: Log; db: Db; committer: GroupCommitter; vault: Vault; queue: QueueStore; concurrency?: number; giveUpMs?: number },
-  ) {
-    this.router = new Router(deps.config.delivery.routes);
-    this.ca = deps.config.delivery.tls.ca_file ? readFileSync(deps.config.delivery.tls.ca_file, 'utf8') : undefined;
+  constructor(private readonly deps: DeliveryDeps) {
+    const d = deps.config.delivery;
+    this.ca = d.tls.ca_file ? readFileSync(d.tls.ca_file, 'utf8') : undefined;
+    this.giveUpMs = d.give_up_hours * 3_600_000 || DEFAULT_GIVE_UP_MS;
+    this.delayNoticeMs = d.delay_notice_hours * 3_600_000;
+    const domainLimit = (domain: string): Limit => ({
+      concurrency: d.domain_limits[domain]?.concurrency ?? d.domain_concurrency,
+      perMinute: d.domain_limits[domain]?.per_minute ?? d.domain_per_minute,
+    });
+    this.limits = {
+      transactional: new StreamLimits({ concurrency: d.transactional.concurrency, perMinute: d.transactional.per_minute }, domainLimit),
+      marketing: new StreamLimits({ concurrency: d.marketing.concurrency, perMinute: d.marketing.per_minute }, domainLimit),
+    };
   }
 
   async start(): Promise<void> {
@@ -73,32 +124,35 @@ export class DeliveryWorker {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     await Promise.allSettled([...this.inflight]);
+    this.transport.close();
   }
 
-  /** Looks for due work now (after intake commits, releases, retries). */
+  /** Looks for due work now (after intake commits, releases, retries); transactional first. */
   kick(): void {
-    if (!this.started || this.stopping || this.scanning) return;
-    this.scanning = true;
-    void this.scan().finally(() => {
-      this.scanning = false;
-    });
+    if (!this.started || this.stopping) return;
+    for (const stream of STREAMS) {
+      if (this.scanning[stream]) continue;
+      this.scanning[stream] = true;
+      void this.scan(stream)
+        .catch((err: Error) => this.deps.log.error({ err: err.message, stream }, 'delivery scan failed'))
+        .finally(() => {
+          this.scanning[stream] = false;
+        });
+    }
   }
 
-  private async scan(): Promise<void> {
-    const limit = (this.deps.concurrency ?? 10) - this.running;
-    if (limit <= 0) return;
-    const claimed = await this.deps.committer.submit(() => this.claim(limit * 20));
-    const groups = new Map<string, Claimed[]>();
-    for (const c of claimed) {
-      const key = `${c.message_id}\0${c.domain}`;
-      groups.set(key, [...(groups.get(key) ?? []), c]);
-    }
-    for (const group of groups.values()) {
-      this.running++;
-      const p = this.deliverGroup(group)
-        .catch((err: Error) => this.deps.log.error({ err: err.message, message: group[0]!.message_id }, 'delivery failed unexpectedly'))
+  private async scan(stream: Stream): Promise<void> {
+    const limits = this.limits[stream];
+    const free = limits.free();
+    if (free <= 0) return;
+    const groups = await this.deps.committer.submit(() => this.claim(stream, free, limits));
+    for (const group of groups) {
+      const domain = group[0]!.domain;
+      limits.start(domain);
+      const p = this.deliverGroup(stream, group)
+        .catch((err: Error) => this.deps.log.error({ err: err.message, id: group[0]!.message_id }, 'delivery failed unexpectedly'))
         .finally(() => {
-          this.running--;
+          limits.finish(domain);
           this.inflight.delete(p);
           this.kick();
         });
@@ -106,97 +160,219 @@ export class DeliveryWorker {
     }
   }
 
-  private claim(limit: number): Claimed[] {
+  private claimStatements: { select: Statement<unknown[]>; lease: Statement<unknown[]> } | null = null;
+
+  /** Inside a unit: picks up to `free` message+domain groups of this stream, within domain limits, and leases them. */
+  private claim(stream: Stream, free: number, limits: StreamLimits): Claimed[][] {
     const now = Date.now();
-    const rows = this.deps.db
-      .prepare(
-        `SELECT r.id, r.message_id, r.address, r.domain, r.attempts, m.sender, m.received_at
+    this.claimStatements ??= {
+      select: this.deps.db.prepare(
+        `SELECT r.id, r.message_id, r.address, r.domain, r.attempts, r.delay_notified, m.sender, m.received_at, m.kind, m.message_id AS original_id
            FROM recipients r JOIN messages m ON m.id = r.message_id
-          WHERE r.state IN ('queued','deferred') AND r.next_attempt_at <= ?
-          ORDER BY (m.stream = 'transactional') DESC, r.next_attempt_at LIMIT ?`,
-      )
-      .all(now, limit) as Claimed[];
-    const lease = this.deps.db.prepare("UPDATE recipients SET state = 'active', lease_until = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?");
-    for (const r of rows) lease.run(now + LEASE_MS, now, r.id);
-    return rows;
+          WHERE r.stream = ? AND r.state IN ('queued','deferred') AND r.next_attempt_at <= ?
+            AND r.domain NOT IN (SELECT value FROM json_each(?))
+          ORDER BY r.next_attempt_at, r.id LIMIT ?`,
+      ),
+      lease: this.deps.db.prepare("UPDATE recipients SET state = 'active', lease_until = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?"),
+    };
+    const { select, lease } = this.claimStatements;
+    const rows = select.all(stream, now, JSON.stringify(limits.blockedDomains(now)), Math.max(50, free * 20)) as Claimed[];
+    const groups = new Map<string, Claimed[]>();
+    for (const r of rows) {
+      const key = `${r.message_id}\0${r.domain}`;
+      const g = groups.get(key);
+      if (g) g.push(r);
+      else groups.set(key, [r]);
+    }
+    const picked: Claimed[][] = [];
+    const taken = new Map<string, number>();
+    for (const g of groups.values()) {
+      if (picked.length >= free) break;
+      const domain = g[0]!.domain;
+      const used = taken.get(domain) ?? 0;
+      if (limits.domainFree(domain, now) - used <= 0) continue;
+      taken.set(domain, used + 1);
+      picked.push(g);
+      for (const r of g) lease.run(now + LEASE_MS, now, r.id);
+    }
+    return picked;
   }
 
-  private async deliverGroup(group: Claimed[]): Promise<void> {
+  /** The bytes that leave: private headers removed, DKIM-signed for the From: domain when we hold its key. */
+  private async outgoing(first: Claimed, sealed: Buffer): Promise<Buffer> {
+    const { message, fromDomain } = outgoingMessage(this.deps.vault.open(sealed, first.message_id));
+    const signatures = fromDomain ? await this.deps.dkim.signatures(message, fromDomain) : '';
+    return signatures ? Buffer.concat([Buffer.from(signatures), message]) : message;
+  }
+
+  private async deliverGroup(stream: Stream, group: Claimed[]): Promise<void> {
     const first = group[0]!;
-    const route = await this.router.route(first.domain);
-    let results: RecipientResult[];
-    let host = '-';
-    let tls: { version: string | null; cipher: string | null } = { version: null, cipher: null };
+    const settings = this.deps.config.delivery[stream];
+    const route = await this.deps.router.route(first.domain);
+    let outcome: DeliveryResult;
     if (route.kind !== 'hosts') {
-      const outcome = route.kind === 'bounce' ? 'bounced' : 'deferred';
-      results = group.map((g) => ({ address: g.address, code: null, response: route.reason, outcome }));
+      outcome = {
+        host: '-',
+        tls: { version: null, cipher: null, verified: null, certValid: null },
+        starttls: null,
+        tlsFailure: route.kind === 'defer' ? (route.tlsFailure ?? null) : null,
+        results: group.map((g) => ({ address: g.address, code: null, response: route.reason, outcome: route.kind === 'bounce' ? 'bounced' : 'deferred' })),
+      };
     } else {
       const sealed = this.deps.queue.sealedBody(first.message_id);
       if (!sealed) {
-        results = group.map((g) => ({ address: g.address, code: null, response: 'message body missing', outcome: 'held' }));
+        outcome = { host: '-', tls: { version: null, cipher: null, verified: null, certValid: null }, starttls: null, tlsFailure: null, results: group.map((g) => ({ address: g.address, code: null, response: 'message body missing', outcome: 'held' })) };
       } else {
-        const message = stripPrivateHeaders(this.deps.vault.open(sealed, first.message_id));
-        results = [];
-        for (const target of route.hosts) {
-          const r = await deliver(
-            { host: target.host, port: target.port, heloName: this.deps.config.hostname, verifyCertificate: false, ...(this.ca ? { ca: this.ca } : {}), timeoutMs: 30_000 },
-            { from: first.sender, to: group.map((g) => g.address) },
-            message,
-          );
-          results = r.results;
-          host = r.host;
-          tls = r.tls;
-          // next MX only when this one could not take the transaction at all
-          if (!r.results.every((x) => x.outcome === 'deferred' && x.code === null)) break;
-        }
+        const message = await this.outgoing(first, sealed);
+        outcome = await this.tryHosts(route, first, group, message, settings);
       }
     }
-    await this.deps.committer.submit((ctx) => this.apply(group, results, host, tls, ctx));
+    const planned = this.plan(group, outcome.results);
+    const dsns = await this.buildDsns(planned, outcome.host);
+    const queuedDsn = await this.deps.committer.submit((ctx) => this.apply(planned, outcome, route, dsns, ctx));
+    if (queuedDsn) this.kick();
+  }
+
+  private async tryHosts(route: Extract<Route, { kind: 'hosts' }>, first: Claimed, group: Claimed[], message: Buffer, settings: Config['delivery']['transactional']): Promise<DeliveryResult> {
+    let last: DeliveryResult | null = null;
+    for (const target of route.hosts) {
+      last = await this.transport.deliver(
+        {
+          host: target.host,
+          port: target.port,
+          heloName: settings.helo || this.deps.config.hostname,
+          ...(settings.source_ip ? { localAddress: settings.source_ip } : {}),
+          ...(this.ca ? { ca: this.ca } : {}),
+          timeoutMs: 30_000,
+          check: target.check,
+          requireTls: first.kind === 'mail',
+        },
+        { from: first.sender, to: group.map((g) => g.address) },
+        message,
+      );
+      // the next MX only when this one could not take the transaction at all
+      if (!last.results.every((x) => x.code === null && x.outcome !== 'delivered')) break;
+    }
+    return last!;
+  }
+
+  private plan(group: Claimed[], results: RecipientResult[]): Planned[] {
+    const now = Date.now();
+    return group.map((row) => {
+      const result = results.find((x) => x.address === row.address) ?? { address: row.address, code: null, response: 'no result', outcome: 'deferred' as const };
+      let state: string = result.outcome;
+      let next: number | null = null;
+      let dsn: Planned['dsn'] = null;
+      if (result.outcome === 'deferred') {
+        if (now - row.received_at > this.giveUpMs) state = 'expired';
+        else next = now + retryDelay(row.attempts + 1);
+      }
+      const notifiable = row.kind === 'mail' && row.sender !== '';
+      if (notifiable && (state === 'bounced' || state === 'expired')) dsn = 'failed';
+      else if (notifiable && state === 'deferred' && this.delayNoticeMs > 0 && !row.delay_notified && now - row.received_at >= this.delayNoticeMs) dsn = 'delayed';
+      return { row, result, state, next, dsn };
+    });
+  }
+
+  private async buildDsns(planned: Planned[], host: string): Promise<Map<string, { raw: Buffer; messageId: string }>> {
+    const out = new Map<string, { raw: Buffer; messageId: string }>();
+    for (const action of ['failed', 'delayed'] as const) {
+      const items = planned.filter((p) => p.dsn === action);
+      if (items.length === 0) continue;
+      const first = items[0]!.row;
+      const recipients: DsnRecipient[] = items.map((p) => ({
+        address: p.row.address,
+        action,
+        diagnostic: p.result.response,
+        code: p.result.code,
+        remoteMta: host === '-' ? null : host,
+        lastAttemptAt: Date.now(),
+      }));
+      out.set(
+        action,
+        await buildDsn({
+          hostname: this.deps.config.hostname,
+          fromDomain: this.deps.config.domains[0] ?? this.deps.config.hostname,
+          name: this.deps.config.name,
+          originalSender: first.sender,
+          queueId: first.message_id,
+          originalMessageId: first.original_id,
+          arrivalDate: first.received_at,
+          willRetryUntil: first.received_at + this.giveUpMs,
+          recipients,
+        }),
+      );
+    }
+    return out;
   }
 
   private cached: { attempt: Statement<unknown[]>; update: Statement<unknown[]> } | null = null;
 
   private statements() {
     this.cached ??= {
-      attempt: this.deps.db.prepare('INSERT INTO attempts (recipient_id, at, host, tls_version, tls_cipher, code, response, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      attempt: this.deps.db.prepare('INSERT INTO attempts (recipient_id, at, host, tls_version, tls_cipher, tls_verified, code, response, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       update: this.deps.db.prepare(
         // only rows still leased to us: an operator may have deleted one meanwhile
-        "UPDATE recipients SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, hold_reason = ?, lease_until = NULL, updated_at = ? WHERE id = ? AND state = 'active'",
+        "UPDATE recipients SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, hold_reason = ?, lease_until = NULL, updated_at = ?, delay_notified = delay_notified OR ? WHERE id = ? AND state = 'active'",
       ),
     };
     return this.cached;
   }
 
-  private apply(group: Claimed[], results: RecipientResult[], host: string, tls: { version: string | null; cipher: string | null }, ctx: UnitContext): void {
+  /** Inside a unit. Returns whether a DSN was queued. */
+  private apply(planned: Planned[], outcome: DeliveryResult, route: Route, dsns: Map<string, { raw: Buffer; messageId: string }>, ctx: UnitContext): boolean {
     const now = Date.now();
-    const giveUp = this.deps.giveUpMs ?? DEFAULT_GIVE_UP_MS;
     const { attempt, update } = this.statements();
-    for (const g of group) {
-      const r = results.find((x) => x.address === g.address) ?? { address: g.address, code: null, response: 'no result', outcome: 'deferred' as const };
-      let state: string = r.outcome;
-      let next: number | null = null;
-      if (r.outcome === 'deferred') {
-        if (now - g.received_at > giveUp) state = 'expired';
-        else next = now + retryDelay(g.attempts + 1);
-      }
-      update.run(
-        state,
-        next,
-        r.outcome === 'delivered' ? null : r.response,
-        r.outcome === 'held' ? r.response : null,
-        now,
-        g.id,
-      );
-      attempt.run(g.id, now, host, tls.version, tls.cipher, r.code, r.response, r.outcome);
+    const { host, tls } = outcome;
+    const first = planned[0]!.row;
+    const applied = new Set<string>();
+    for (const p of planned) {
+      const r = p.result;
+      const changed = update.run(p.state, p.next, r.outcome === 'delivered' ? null : r.response, r.outcome === 'held' ? r.response : null, now, p.dsn === 'delayed' ? 1 : 0, p.row.id).changes;
+      if (changed === 0) continue;
+      if (p.dsn) applied.add(p.dsn);
+      attempt.run(p.row.id, now, host, tls.version, tls.cipher, tls.verified, r.code, r.response, r.outcome);
       // one line per recipient and attempt, like Postfix's status= lines; identifiers, not addresses
-      this.deps.log.info({ id: g.message_id, rcpt: g.id, state, host, code: r.code, tls: tls.version }, 'delivery');
+      this.deps.log.info({ id: p.row.message_id, rcpt: p.row.id, state: p.state, host, code: r.code, tls: tls.version, verified: tls.verified }, 'delivery');
       ctx.audit({
         actor: 'delivery',
-        action: `delivery.${state}`,
-        subject: g.message_id,
-        detail: { recipient: g.id, host, tls_version: tls.version, code: r.code, attempt: g.attempts + 1 },
+        action: `delivery.${p.state}`,
+        subject: p.row.message_id,
+        detail: { recipient: p.row.id, host, tls_version: tls.version, tls_verified: tls.verified, tls_failure: outcome.tlsFailure, code: r.code, attempt: p.row.attempts + 1 },
       });
     }
-    this.deps.queue.shredIfDone(group[0]!.message_id);
+    this.observeTls(first.domain, outcome, route, tls, ctx);
+    let queued = false;
+    for (const [action, dsn] of dsns) {
+      if (!applied.has(action)) continue;
+      const id = newQueueId();
+      this.deps.queue.insertUnit(
+        { id, app: 'sealpost', stream: 'transactional', sender: '', recipients: [first.sender], size: dsn.raw.length, messageId: dsn.messageId, clientIp: '127.0.0.1', sealed: this.deps.vault.seal(dsn.raw, id), kind: 'dsn' },
+        ctx,
+      );
+      ctx.audit({ actor: 'delivery', action: `dsn.${action}`, subject: first.message_id, detail: { dsn: id } });
+      queued = true;
+    }
+    this.deps.queue.shredIfDone(first.message_id);
+    return queued;
+  }
+
+  private observeTls(domain: string, outcome: DeliveryResult, route: Route, tls: TlsFacts, ctx: UnitContext): void {
+    if (outcome.starttls === null && !outcome.tlsFailure) return; // never reached a server: nothing learned
+    const facts = route.kind === 'hosts' ? route.facts : { mtaSts: null, dane: null };
+    const worse = this.deps.tlsRecord.observe(
+      {
+        domain,
+        starttls: outcome.starttls ?? false,
+        version: tls.version,
+        cipher: tls.cipher,
+        certValid: tls.certValid,
+        mtaSts: facts.mtaSts,
+        dane: tls.verified === 'dane' ? 'verified' : facts.dane,
+        result: outcome.tlsFailure ?? 'success',
+      },
+      ctx,
+    );
+    if (worse) this.deps.log.warn({ domain, reason: worse }, 'recipient domain TLS degraded');
   }
 }

@@ -4,7 +4,7 @@
 // Inputs: accepted messages, operator actions. Outputs: rows, QueueEntry/QueueDetail views.
 
 import { randomBytes } from 'node:crypto';
-import { messageStateOf, type MessageState, type QueueDetail, type QueueEntry, type RecipientInfo, type RecipientState, type Stream } from '../../shared/domain.js';
+import { messageStateOf, type AttemptInfo, type MessageState, type QueueDetail, type QueueEntry, type RecipientInfo, type RecipientState, type Stream } from '../../shared/domain.js';
 import { ControlError } from '../../shared/errors.js';
 import type { GroupCommitter, UnitContext } from '../store/committer.js';
 import type { Db } from '../store/db.js';
@@ -35,7 +35,11 @@ export interface NewMessage {
   messageId: string;
   clientIp: string;
   sealed: Buffer;
+  /** 'mail' from an app; 'dsn' and 'notice' are Sealpost's own content-free messages. */
+  kind?: MessageKind;
 }
+
+export type MessageKind = 'mail' | 'dsn' | 'notice';
 
 interface MessageRow {
   id: string;
@@ -77,23 +81,23 @@ export class QueueStore {
     private readonly committer: GroupCommitter,
   ) {
     this.insertMessage = db.prepare(
-      'INSERT INTO messages (id, received_at, app, stream, sender, size, message_id, client_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO messages (id, received_at, app, stream, sender, size, message_id, client_ip, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.insertBody = db.prepare('INSERT INTO bodies (message_id, sealed) VALUES (?, ?)');
     this.insertRecipient = db.prepare(
-      "INSERT INTO recipients (message_id, address, domain, state, next_attempt_at, updated_at) VALUES (?, ?, ?, 'queued', ?, ?)",
+      "INSERT INTO recipients (message_id, address, domain, state, next_attempt_at, updated_at, stream) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
     );
   }
 
   /** The intake's one write: message, body, recipients and the audit entry, in one unit. */
   insertUnit(m: NewMessage, ctx: UnitContext): void {
     const now = Date.now();
-    this.insertMessage.run(m.id, now, m.app, m.stream, m.sender, m.size, m.messageId, m.clientIp);
+    this.insertMessage.run(m.id, now, m.app, m.stream, m.sender, m.size, m.messageId, m.clientIp, m.kind ?? 'mail');
     this.insertBody.run(m.id, m.sealed);
-    for (const r of m.recipients) this.insertRecipient.run(m.id, r, r.slice(r.lastIndexOf('@') + 1).toLowerCase(), now, now);
+    for (const r of m.recipients) this.insertRecipient.run(m.id, r, r.slice(r.lastIndexOf('@') + 1).toLowerCase(), now, now, m.stream);
     ctx.audit({
-      actor: `app:${m.app}`,
-      action: 'intake.accepted',
+      actor: m.kind && m.kind !== 'mail' ? 'delivery' : `app:${m.app}`,
+      action: m.kind && m.kind !== 'mail' ? `${m.kind}.queued` : 'intake.accepted',
       subject: m.id,
       detail: { recipients: m.recipients.length, size: m.size, stream: m.stream, client_ip: m.clientIp, message_id: m.messageId },
     });
@@ -177,6 +181,9 @@ export class QueueStore {
     const m = this.db.prepare('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
     if (!m) throw new ControlError('NOT_FOUND', `no message ${id}`);
     const rcpts = this.recipientsOf(id);
+    const history = this.db.prepare(
+      'SELECT a.recipient_id, a.at, a.host, a.outcome, a.code, a.response, a.tls_version, a.tls_cipher, a.tls_verified FROM attempts a JOIN recipients r ON r.id = a.recipient_id WHERE r.message_id = ? ORDER BY a.id',
+    ).all(id) as Array<Omit<AttemptInfo, 'at'> & { recipient_id: number; at: number }>;
     const recipient_rows: RecipientInfo[] = rcpts.map((r) => ({
       id: r.id,
       address: r.address,
@@ -185,6 +192,7 @@ export class QueueStore {
       next_attempt_at: iso(r.next_attempt_at),
       last_error: r.last_error,
       hold_reason: r.hold_reason,
+      history: history.filter((a) => a.recipient_id === r.id).map(({ recipient_id: _, at, ...a }) => ({ ...a, at: new Date(at).toISOString() })),
     }));
     return { ...this.entry(m, rcpts), message_id: m.message_id, recipient_rows };
   }

@@ -85,4 +85,48 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX attempts_recipient ON attempts(recipient_id);
   `,
+  // 3: two streams on recipient rows, delay notices, notices/DSNs, DKIM keys, the TLS record
+  `
+  ALTER TABLE recipients ADD COLUMN stream TEXT NOT NULL DEFAULT 'transactional';
+  UPDATE recipients SET stream = (SELECT m.stream FROM messages m WHERE m.id = recipients.message_id);
+  CREATE INDEX recipients_stream_due ON recipients(stream, state, next_attempt_at);
+  ALTER TABLE recipients ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'mail';
+  ALTER TABLE attempts ADD COLUMN tls_verified TEXT;
+
+  CREATE TABLE dkim_keys (
+    domain TEXT NOT NULL,
+    selector TEXT NOT NULL,
+    algorithm TEXT NOT NULL CHECK (algorithm IN ('rsa','ed25519')),
+    private_sealed BLOB NOT NULL,
+    public_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    retired_at INTEGER,
+    PRIMARY KEY (domain, selector)
+  ) STRICT;
+
+  CREATE TABLE tls_domains (
+    domain TEXT PRIMARY KEY,
+    starttls INTEGER,
+    tls_version TEXT,
+    tls_cipher TEXT,
+    cert_valid INTEGER,
+    mta_sts TEXT,
+    dane TEXT,
+    last_result TEXT NOT NULL,
+    last_seen INTEGER NOT NULL,
+    last_ok_at INTEGER,
+    degraded INTEGER NOT NULL DEFAULT 0,
+    degraded_reason TEXT
+  ) STRICT;
+
+  CREATE TABLE mta_sts_policies (
+    domain TEXT PRIMARY KEY,
+    policy_id TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    mx TEXT NOT NULL,
+    max_age INTEGER NOT NULL,
+    fetched_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

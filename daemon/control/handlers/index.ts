@@ -9,6 +9,8 @@ import { ControlError } from '../../../shared/errors.js';
 import type { AppRegistry } from '../../apps/registry.js';
 import type { AuditChain } from '../../audit/chain.js';
 import type { Config } from '../../config/schema.js';
+import type { DkimKeys } from '../../delivery/dkim.js';
+import type { TlsRecord } from '../../delivery/tls-record.js';
 import type { QueueStore } from '../../queue/store.js';
 import type { Db } from '../../store/db.js';
 import type { UserRegistry } from '../../users/registry.js';
@@ -25,6 +27,8 @@ export interface HandlerDeps {
   users: UserRegistry;
   queue: QueueStore;
   chain: AuditChain;
+  dkim: DkimKeys;
+  tlsRecord: TlsRecord;
   commitStats: () => { batches: number; units: number };
   listeners: () => Listener[];
 }
@@ -124,6 +128,18 @@ export function createHandlers(d: HandlerDeps): Handlers {
     'queue.delete': async (p, who) => {
       const q = parse(id.extend({ reason }), p);
       return d.queue.delete(actor(who), q.id, q.reason);
+    },
+    'dkim.show': async (p) => {
+      const q = parse(z.object({ domain: z.string().min(1).max(253).optional() }).strict(), p);
+      return d.dkim.show(q.domain?.toLowerCase());
+    },
+    'dkim.rotate': async (p, who) => {
+      const q = parse(z.object({ domain: z.string().min(1).max(253) }).strict(), p);
+      return d.dkim.rotate(q.domain.toLowerCase(), actor(who));
+    },
+    'tls.domains': async (p) => {
+      const q = parse(z.object({ domain: z.string().min(1).max(253).optional() }).strict(), p);
+      return d.tlsRecord.list(q.domain);
     },
     'audit.verify': async (p) => {
       parse(none, p);
