@@ -1,16 +1,49 @@
 // Delivery to real SMTP servers on loopback acting as recipient MXes (delivery.routes):
 // STARTTLS used; a server without STARTTLS receives nothing (held, never cleartext);
-// 4xx then 250 is deferred then delivered; 5xx bounces. Private X-Sealpost-* headers never
-// leave; every attempt is audited with its TLS version.
+// 4xx then 250 is deferred then delivered; 5xx bounces with an RFC 3464 DSN to the sender
+// (without the content). Private X-Sealpost-* headers never leave; DKIM signatures verify
+// with Debian's dkimpy against the records `dkim show` prints; every attempt is audited
+// and listed by `queue show` with its TLS facts; `tls` shows what each domain offered.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import type { AuditEntry, QueueDetail } from '../../shared/domain.js';
+import type { AuditEntry, DkimRecord, QueueDetail, TlsDomainRecord } from '../../shared/domain.js';
 import { TestDaemon } from '../helpers/daemon.js';
 import { startSink, type Sink } from '../helpers/sink.js';
 import { transport } from '../helpers/smtp.js';
 
+/** dkimpy (python3-dkim) verifies every DKIM-Signature, answering DNS from the given records. */
+const DKIM_VERIFY = `
+import sys, json, dkim
+records = json.loads(sys.argv[1])
+msg = sys.stdin.buffer.read()
+def dnsfunc(name, timeout=5):
+    return records.get(name.decode().rstrip('.'), '').encode() or None
+d = dkim.DKIM(msg)
+n = len([l for l in msg.split(b'\\r\\n\\r\\n', 1)[0].split(b'\\r\\n') if l.lower().startswith(b'dkim-signature:')])
+def check(i):
+    try:
+        return bool(d.verify(idx=i, dnsfunc=dnsfunc))
+    except dkim.DKIMException:
+        return False
+print(json.dumps([check(i) for i in range(n)]))
+`;
+
+async function dkimVerify(message: Buffer, records: Record<string, string>): Promise<boolean[]> {
+  const child = execFile('/usr/bin/python3', ['-c', DKIM_VERIFY, JSON.stringify(records)]);
+  const out = new Promise<string>((resolve, reject) => {
+    let stdout = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`dkimpy exited ${code}`))));
+  });
+  child.stdin!.end(message);
+  return JSON.parse(await out) as boolean[];
+}
+
 describe('delivery', () => {
+  let mailbox: Sink;
   let tlsSink: Sink;
   let plainSink: Sink;
   let flakySink: Sink;
@@ -27,6 +60,7 @@ describe('delivery', () => {
   };
 
   before(async () => {
+    mailbox = await startSink({ starttls: true });
     tlsSink = await startSink({ starttls: true });
     plainSink = await startSink({ starttls: false });
     flakySink = await startSink({ starttls: true, reply: (n) => (n === 0 ? { code: 451, message: '4.3.0 try again later' } : null) });
@@ -35,6 +69,7 @@ describe('delivery', () => {
       deliveryToml: [
         'paused = false',
         '[delivery.routes]',
+        `"clinic.test" = "127.0.0.1:${mailbox.port}"`,
         `"tls.test" = "127.0.0.1:${tlsSink.port}"`,
         `"plain.test" = "127.0.0.1:${plainSink.port}"`,
         `"flaky.test" = "127.0.0.1:${flakySink.port}"`,
@@ -46,7 +81,7 @@ describe('delivery', () => {
   });
   after(async () => {
     await d.cleanup();
-    await Promise.all([tlsSink, plainSink, flakySink, rejectSink].map((s) => s.close()));
+    await Promise.all([mailbox, tlsSink, plainSink, flakySink, rejectSink].map((s) => s.close()));
   });
 
   it('delivers over STARTTLS, without the private X-Sealpost headers', async () => {
@@ -64,11 +99,48 @@ describe('delivery', () => {
     assert.match(String(entry?.detail.tls_version), /^TLSv1\.[23]$/);
   });
 
+  it('signs with RSA and Ed25519 DKIM keys that an independent verifier accepts against `dkim show`', async () => {
+    const shown = await d.cliJson<DkimRecord>(['dkim', 'show']);
+    assert.equal(shown.domain, 'clinic.test');
+    assert.equal(shown.dns_name, `${shown.selector}._domainkey.clinic.test`);
+    assert.match(shown.txt, /^v=DKIM1; k=rsa; p=[A-Za-z0-9+/=]{300,}$/);
+    assert.deepEqual(shown.records.map((r) => r.algorithm).sort(), ['ed25519', 'rsa']);
+    const records = Object.fromEntries(shown.records.map((r) => [r.dns_name, r.txt]));
+    const message = tlsSink.received[0]!.data;
+    assert.deepEqual(await dkimVerify(message, records), [true, true], 'both signatures verify');
+    // and a changed body fails: the verifier is really checking
+    const tampered = Buffer.from(message.toString().replace('Your results are ready.', 'Your results are READY.'));
+    assert.deepEqual(await dkimVerify(tampered, records), [false, false]);
+  });
+
+  it('rotates DKIM keys and keeps the old selectors listed as retiring', async () => {
+    const before = await d.cliJson<DkimRecord>(['dkim', 'show']);
+    const after = await d.cliJson<DkimRecord>(['dkim', 'rotate', 'clinic.test']);
+    assert.notEqual(after.selector, before.selector);
+    const status = Object.fromEntries(after.records.map((r) => [r.selector, r.status]));
+    for (const r of before.records) assert.equal(status[r.selector], 'retiring');
+    assert.equal(after.records.filter((r) => r.status === 'active').length, 2);
+    const id = await send('second@tls.test');
+    await settled(id, 'delivered');
+    const records = Object.fromEntries(after.records.map((r) => [r.dns_name, r.txt]));
+    const got = tlsSink.received.at(-1)!.data;
+    assert.match(got.toString(), new RegExp(`s=${after.selector}`));
+    assert.deepEqual(await dkimVerify(got, records), [true, true]);
+  });
+
   it('never sends in clear to a server without STARTTLS: the recipient is held', async () => {
     const id = await send('patient@plain.test');
     const held = await settled(id, 'held');
     assert.match(held.recipient_rows[0]!.hold_reason ?? '', /starttls-not-supported/);
     assert.equal(plainSink.received.length, 0, 'no message reached the cleartext server');
+    const tls = await d.cliJson<TlsDomainRecord[]>(['tls', '--domain', 'plain.test']);
+    assert.equal(tls[0]?.starttls, false);
+    assert.equal(tls[0]?.last_result, 'starttls-not-supported');
+    const good = await d.cliJson<TlsDomainRecord[]>(['tls', '--domain', 'tls.test']);
+    assert.equal(good[0]?.starttls, true);
+    assert.match(good[0]?.tls_version ?? '', /^TLSv1\.[23]$/);
+    assert.equal(good[0]?.last_result, 'success');
+    assert.equal(good[0]?.cert_valid, false, 'a self-signed MX certificate is recorded as not valid');
   });
 
   it('defers on 4xx with a retry time, then delivers on retry', async () => {
@@ -79,8 +151,15 @@ describe('delivery', () => {
     assert.match(r.last_error ?? '', /451/);
     assert.ok(Date.parse(r.next_attempt_at!) > Date.now() + 30_000, 'next attempt follows the retry table (1 minute)');
     await d.cliJson(['queue', 'retry', id]);
-    await settled(id, 'delivered');
+    const delivered = await settled(id, 'delivered');
     assert.equal(flakySink.received.length, 1);
+    const history = delivered.recipient_rows[0]!.history;
+    assert.deepEqual(history.map((a) => [a.outcome, a.code]), [['deferred', 451], ['delivered', 250]]);
+    for (const a of history) {
+      assert.match(a.tls_version ?? '', /^TLSv1\.[23]$/);
+      assert.ok(a.tls_cipher);
+      assert.equal(a.tls_verified, 'none');
+    }
   });
 
   it('bounces on 5xx without retrying', async () => {
@@ -89,5 +168,22 @@ describe('delivery', () => {
     assert.equal(bounced.recipient_rows[0]!.attempts, 1);
     assert.match(bounced.recipient_rows[0]!.last_error ?? '', /550/);
     assert.equal(bounced.state, 'bounced');
+
+    // the DSN goes back to the sender (clinic.test's MX), from the null sender, without the content
+    const dsnQueued = await d.waitForLog((r) => r.msg === 'delivery' && r.state === 'delivered' && r.id !== id && r.host === `127.0.0.1:${mailbox.port}`);
+    assert.ok(dsnQueued);
+    const dsn = mailbox.received.at(-1)!;
+    const text = dsn.data.toString();
+    assert.equal(dsn.from, '', 'a DSN has the null reverse path');
+    assert.deepEqual(dsn.to, ['doc@clinic.test']);
+    assert.match(text, /Content-Type: multipart\/report;\s*report-type=delivery-status/i);
+    assert.match(text, /Content-Type: message\/delivery-status/i);
+    assert.match(text, /Final-Recipient: rfc822; nobody@reject\.test/);
+    assert.match(text, /Action: failed/);
+    assert.match(text, /Status: 5\.1\.1/);
+    assert.match(text, /Content-Type: text\/rfc822-headers/i);
+    assert.doesNotMatch(text, /Your results are ready/, 'the body is not returned');
+    assert.doesNotMatch(text, /Subject: Results/, 'nor the subject');
+    assert.match(text, /^DKIM-Signature:/m, 'the DSN is signed too');
   });
 });

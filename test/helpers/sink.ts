@@ -12,16 +12,30 @@ export interface Received {
   secure: boolean;
 }
 
+export interface SinkOptions {
+  starttls: boolean;
+  reply?: (n: number) => { code: number; message: string } | null;
+  /** PEM certificate and key to present (default: a fresh self-signed one for mx.test). */
+  tls?: { key: string; cert: string };
+  host?: string;
+  port?: number;
+  /** Called when a message's data has fully arrived, before answering; the answer waits for it. */
+  beforeReply?: (r: Received) => Promise<void> | void;
+}
+
 export interface Sink {
   port: number;
   received: Received[];
   sessions: number;
+  /** Connections open now, and the most ever open at once. */
+  open: number;
+  maxOpen: number;
   close: () => Promise<void>;
 }
 
-export async function startSink(opts: { starttls: boolean; reply?: (n: number) => { code: number; message: string } | null }): Promise<Sink> {
-  const pair = await generateSelfSigned('mx.test');
-  const sink: Sink = { port: 0, received: [], sessions: 0, close: async () => undefined };
+export async function startSink(opts: SinkOptions): Promise<Sink> {
+  const pair = opts.tls ?? (await generateSelfSigned('mx.test'));
+  const sink: Sink = { port: 0, received: [], sessions: 0, open: 0, maxOpen: 0, close: async () => undefined };
   let n = 0;
   const server = new SMTPServer({
     key: pair.key,
@@ -33,26 +47,37 @@ export async function startSink(opts: { starttls: boolean; reply?: (n: number) =
     logger: false,
     onConnect: (_s, cb) => {
       sink.sessions++;
+      sink.open++;
+      sink.maxOpen = Math.max(sink.maxOpen, sink.open);
       cb();
+    },
+    onClose: () => {
+      sink.open--;
     },
     onData: (stream, session, cb) => {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        const reply = opts.reply?.(n++) ?? null;
-        if (reply && reply.code >= 400) return cb(Object.assign(new Error(reply.message), { responseCode: reply.code }));
-        sink.received.push({
+        const got: Received = {
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           data: Buffer.concat(chunks),
           secure: session.secure,
+        };
+        void Promise.resolve(opts.beforeReply?.(got)).then(() => {
+          const reply = opts.reply?.(n++) ?? null;
+          if (reply && reply.code >= 400) return cb(Object.assign(new Error(reply.message), { responseCode: reply.code }));
+          sink.received.push(got);
+          cb();
         });
-        cb();
       });
     },
   } as ConstructorParameters<typeof SMTPServer>[0]);
   server.on('error', () => undefined);
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
+  await new Promise<void>((res, rej) => {
+    server.server.once('error', rej);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => res());
+  });
   sink.port = (server.server.address() as AddressInfo).port;
   sink.close = () => new Promise((res) => server.close(() => res()));
   return sink;
