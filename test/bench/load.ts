@@ -20,7 +20,21 @@ const BODY_10K = (() => {
   return line.repeat(Math.ceil(10_240 / line.length)).slice(0, 10_240);
 })();
 
-export async function runLoad(opts: { port: number; user?: string; pass?: string; connections: number; messages: number; from: string; onWarm?: () => void }): Promise<LoadResult> {
+export async function runLoad(opts: {
+  port: number;
+  user?: string;
+  pass?: string;
+  connections: number;
+  messages: number;
+  from: string;
+  /** Recipient of message i (default patient<i % 500>@example.org). */
+  to?: (i: number) => string;
+  /** Called with each message's index when its 250 arrives. */
+  onAccepted?: (i: number, response: string) => void;
+  /** Messages sent before the clock starts, one per connection (default true). */
+  warm?: boolean;
+  onWarm?: () => void;
+}): Promise<LoadResult> {
   const t = transport(opts.port, { secure: false, user: opts.user, pass: opts.pass, pool: true, maxConnections: opts.connections });
   // One pre-built 10 KB message sent raw: the client spends its CPU on SMTP and TLS, not on
   // composing MIME, so the figure is the server's.
@@ -28,9 +42,10 @@ export async function runLoad(opts: { port: number; user?: string; pass?: string
     `From: <${opts.from}>\r\nTo: <patient@example.org>\r\nSubject: bench\r\nDate: ${new Date().toUTCString()}\r\n` +
       `MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n${BODY_10K}`,
   );
-  const mail = (i: number) => ({ envelope: { from: opts.from, to: [`patient${i % 500}@example.org`] }, raw });
+  const to = opts.to ?? ((i: number) => `patient${i % 500}@example.org`);
+  const mail = (i: number) => ({ envelope: { from: opts.from, to: [to(i)] }, raw });
   // warm up: open every connection (TLS handshake, AUTH) before the clock starts
-  await Promise.all(Array.from({ length: opts.connections }, (_, i) => t.sendMail(mail(i))));
+  if (opts.warm !== false) await Promise.all(Array.from({ length: opts.connections }, (_, i) => t.sendMail(mail(i))));
   opts.onWarm?.();
   let next = 0;
   let failed = 0;
@@ -41,7 +56,8 @@ export async function runLoad(opts: { port: number; user?: string; pass?: string
     while (next < opts.messages) {
       const i = next++;
       try {
-        await t.sendMail(mail(i));
+        const info = await t.sendMail(mail(i));
+        opts.onAccepted?.(i, info.response);
       } catch (err) {
         failed++;
         firstError ??= (err as Error).message;
