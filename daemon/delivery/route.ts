@@ -12,7 +12,10 @@ import type { CertCheck } from './transport.js';
 import { splitHostPort } from '../config/loader.js';
 
 export interface RouteHost {
+  /** What to connect to: an address, or a name the system resolves (fixed routes). */
   host: string;
+  /** The MX name: TLS server name and certificate identity. */
+  name: string;
   port: number;
   check: CertCheck;
 }
@@ -33,7 +36,7 @@ export class Router {
   constructor(
     private readonly deps: {
       routes: Record<string, string>;
-      dns: Pick<DnsClient, 'resolveMx' | 'tlsa'>;
+      dns: Pick<DnsClient, 'resolveMx' | 'tlsa' | 'address'>;
       mxPort: number;
       mtaSts: Pick<MtaStsResolver, 'lookup'> | null;
       dane: boolean;
@@ -42,7 +45,10 @@ export class Router {
 
   async route(domain: string): Promise<Route> {
     const fixed = this.deps.routes[domain] ?? this.deps.routes['*'];
-    if (fixed) return { kind: 'hosts', hosts: [{ ...splitHostPort(fixed), check: { kind: 'none' } }], facts: { mtaSts: null, dane: null } };
+    if (fixed) {
+      const { host, port } = splitHostPort(fixed);
+      return { kind: 'hosts', hosts: [{ host, name: host, port, check: { kind: 'none' } }], facts: { mtaSts: null, dane: null } };
+    }
     let names: string[];
     try {
       const mx = await this.deps.dns.resolveMx(domain);
@@ -87,8 +93,15 @@ export class Router {
         if (!stsHosts.has(name)) continue; // not allowed by the enforced policy
         check = { kind: 'pkix', hostname: name };
       }
-      hosts.push({ host: name, port: this.deps.mxPort, check: check ?? { kind: 'none' } });
+      let address: string;
+      try {
+        address = (await this.deps.dns.address(name)).address;
+      } catch {
+        continue; // an MX without an address: the next one
+      }
+      hosts.push({ host: address, name, port: this.deps.mxPort, check: check ?? { kind: 'none' } });
     }
+    if (hosts.length === 0 && !daneTrouble && !stsHosts) return { kind: 'defer', reason: `4.4.4 no MX host of ${domain} has an address` };
     if (hosts.length === 0) {
       if (daneTrouble) return { kind: 'defer', reason: `4.7.5 TLSA lookup failed for every MX of ${domain}`, tlsFailure: 'dnssec-invalid' };
       return { kind: 'defer', reason: `4.7.5 no MX of ${domain} matches its MTA-STS policy`, tlsFailure: 'validation-failure' };

@@ -12,7 +12,8 @@ import type { Db } from '../store/db.js';
 
 export interface TlsObservation {
   domain: string;
-  starttls: boolean;
+  /** null when the failure came before any connection (DNS, policy). */
+  starttls: boolean | null;
   version: string | null;
   cipher: string | null;
   certValid: boolean | null;
@@ -42,7 +43,7 @@ const VERSION_RANK: Record<string, number> = { 'TLSv1.2': 2, 'TLSv1.3': 3 };
 /** Why `now` is worse than `before`, or null. */
 export function degradation(before: Row | undefined, now: TlsObservation): string | null {
   if (!before || before.starttls !== 1) return null;
-  if (!now.starttls) return 'STARTTLS no longer offered';
+  if (now.starttls === false) return 'STARTTLS no longer offered';
   if (now.result !== 'success') return `TLS failure: ${now.result}`;
   if (before.tls_version && now.version && (VERSION_RANK[now.version] ?? 0) < (VERSION_RANK[before.tls_version] ?? 0)) {
     return `protocol dropped from ${before.tls_version} to ${now.version}`;
@@ -66,7 +67,7 @@ export class TlsRecord {
     const before = this.get(o.domain);
     const now = Date.now();
     const worse = degradation(before, o);
-    const ok = o.starttls && o.result === 'success';
+    const ok = o.starttls === true && o.result === 'success';
     // a degraded flag stays until a success that is at least as good as before
     const degraded = worse !== null || (before?.degraded === 1 && !ok);
     const reason = worse ?? (degraded ? (before?.degraded_reason ?? null) : null);
@@ -74,13 +75,13 @@ export class TlsRecord {
       .prepare(
         `INSERT INTO tls_domains (domain, starttls, tls_version, tls_cipher, cert_valid, mta_sts, dane, last_result, last_seen, last_ok_at, degraded, degraded_reason)
          VALUES (@domain, @starttls, @version, @cipher, @cert, @sts, @dane, @result, @now, @okAt, @degraded, @reason)
-         ON CONFLICT(domain) DO UPDATE SET starttls = @starttls, tls_version = coalesce(@version, tls_version), tls_cipher = coalesce(@cipher, tls_cipher),
+         ON CONFLICT(domain) DO UPDATE SET starttls = coalesce(@starttls, starttls), tls_version = coalesce(@version, tls_version), tls_cipher = coalesce(@cipher, tls_cipher),
            cert_valid = coalesce(@cert, cert_valid), mta_sts = @sts, dane = @dane, last_result = @result, last_seen = @now,
            last_ok_at = coalesce(@okAt, last_ok_at), degraded = @degraded, degraded_reason = @reason`,
       )
       .run({
         domain: o.domain,
-        starttls: o.starttls ? 1 : 0,
+        starttls: o.starttls === null ? null : o.starttls ? 1 : 0,
         version: o.version,
         cipher: o.cipher,
         cert: o.certValid === null ? null : o.certValid ? 1 : 0,

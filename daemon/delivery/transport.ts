@@ -9,6 +9,7 @@
 // Inputs: host, port, envelope, message bytes. Output: per-recipient results and TLS facts.
 
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { isIP } from 'node:net';
 import { checkServerIdentity, type TLSSocket } from 'node:tls';
 import { checkDane } from './dane.js';
 import type { Tlsa } from './dns.js';
@@ -43,7 +44,10 @@ export interface DeliveryResult {
 export type CertCheck = { kind: 'none' } | { kind: 'pkix'; hostname: string } | { kind: 'dane'; records: Tlsa[]; hostname: string };
 
 export interface TransportOptions {
+  /** Address (or resolvable name) to connect to. */
   host: string;
+  /** The server's name: SNI, and the identity checked when the certificate matters. */
+  serverName: string;
   port: number;
   heloName: string;
   localAddress?: string;
@@ -142,7 +146,7 @@ export class SmtpTransport {
 
   private keyOf(o: TransportOptions): string {
     const check = o.check.kind === 'dane' ? `dane:${o.check.records.map((r) => r.data.toString('hex')).join(',')}` : o.check.kind === 'pkix' ? `pkix:${o.check.hostname}` : 'none';
-    return [o.host, o.port, o.heloName, o.localAddress ?? '', check, o.requireTls].join('|');
+    return [o.host, o.serverName, o.port, o.heloName, o.localAddress ?? '', check, o.requireTls].join('|');
   }
 
   private async open(o: TransportOptions, key: string): Promise<Open> {
@@ -158,7 +162,7 @@ export class SmtpTransport {
       greetingTimeout: o.timeoutMs,
       socketTimeout: o.timeoutMs * 4,
       // verification is ours (inspect): node's check would refuse a DANE-EE self-signed certificate
-      tls: { minVersion: 'TLSv1.2', rejectUnauthorized: false, servername: o.check.kind === 'none' ? o.host : o.check.hostname, ...(o.ca ? { ca: o.ca } : {}) },
+      tls: { minVersion: 'TLSv1.2', rejectUnauthorized: false, ...(isIP(o.serverName) ? {} : { servername: o.serverName }), ...(o.ca ? { ca: o.ca } : {}) },
     } as ConstructorParameters<typeof SMTPConnection>[0]);
     conn.on('error', () => undefined); // errors are reported through the callbacks below
     await new Promise<void>((resolve, reject) => {
@@ -178,7 +182,7 @@ export class SmtpTransport {
       return { conn, tls: { version: null, cipher: null, verified: null, certValid: null }, starttls: false, key, used: 0, idleTimer: null };
     }
     try {
-      return { conn, tls: inspect(socket!, o.check, o.host), starttls: true, key, used: 0, idleTimer: null };
+      return { conn, tls: inspect(socket!, o.check, o.serverName), starttls: true, key, used: 0, idleTimer: null };
     } catch (err) {
       conn.close();
       throw err;
@@ -218,7 +222,7 @@ export class SmtpTransport {
   }
 
   async deliver(o: TransportOptions, envelope: { from: string; to: string[] }, message: Buffer): Promise<DeliveryResult> {
-    const host = `${o.host}:${o.port}`;
+    const host = o.serverName === o.host ? `${o.host}:${o.port}` : `${o.serverName}[${o.host}]:${o.port}`;
     const key = this.keyOf(o);
     const reused = this.take(key);
     if (reused) {

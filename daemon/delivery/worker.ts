@@ -239,6 +239,7 @@ export class DeliveryWorker {
       last = await this.transport.deliver(
         {
           host: target.host,
+          serverName: target.name,
           port: target.port,
           heloName: settings.helo || this.deps.config.hostname,
           ...(settings.source_ip ? { localAddress: settings.source_ip } : {}),
@@ -363,7 +364,7 @@ export class DeliveryWorker {
     const worse = this.deps.tlsRecord.observe(
       {
         domain,
-        starttls: outcome.starttls ?? false,
+        starttls: outcome.starttls,
         version: tls.version,
         cipher: tls.cipher,
         certValid: tls.certValid,

@@ -1,0 +1,155 @@
+// MTA-STS and DANE, against a local DNS server (with the AD bit for "signed" zones), a
+// local HTTPS policy server and real SMTP servers on several loopback addresses sharing
+// one MX port. Enforced MTA-STS needs a valid certificate for a listed MX; validated DANE
+// TLSA records must match the certificate; a mismatch defers and nothing is sent; TLSA
+// records without DNSSEC are ignored (TLS still required, certificate not).
+
+import assert from 'node:assert/strict';
+import { createHash, X509Certificate } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import type { QueueDetail, TlsDomainRecord } from '../../shared/domain.js';
+import { TestDaemon } from '../helpers/daemon.js';
+import { TestDns } from '../helpers/dns-server.js';
+import { TestCa } from '../helpers/pki.js';
+import { startSink, type Sink } from '../helpers/sink.js';
+import { transport } from '../helpers/smtp.js';
+
+const POLICIES: Record<string, string> = {
+  'sts.test': 'mx.sts.test',
+  'stsbad.test': 'mx.stsbad.test',
+  'stsmx.test': 'mx.listed.stsmx.test',
+};
+
+function spkiSha256(certPem: string): Buffer {
+  return createHash('sha256').update(new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' })).digest();
+}
+
+describe('delivery TLS policy (MTA-STS, DANE)', () => {
+  const ca = new TestCa();
+  const dns = new TestDns();
+  const sinks: Record<string, Sink> = {};
+  let policyServer: Server;
+  let d: TestDaemon;
+  let pass = '';
+
+  before(async () => {
+    // MX servers: one loopback address each, all on the same port (delivery.mx_port)
+    const plan: Array<[string, string, 'ca' | 'self']> = [
+      ['sts', '127.0.0.2', 'ca'],
+      ['stsbad', '127.0.0.3', 'self'],
+      ['dane', '127.0.0.4', 'self'],
+      ['danebad', '127.0.0.5', 'self'],
+      ['daneinsecure', '127.0.0.6', 'self'],
+    ];
+    let port = 0;
+    const certs: Record<string, string> = {};
+    for (const [name, ip, kind] of plan) {
+      const pem = ca.issue(`mx.${name}.test`, { selfSigned: kind === 'self' });
+      certs[name] = pem.cert;
+      sinks[name] = await startSink({ starttls: true, tls: pem, host: ip, port });
+      port = sinks[name]!.port;
+      dns.add(`${name}.test`, { type: 'MX', data: { preference: 10, exchange: `mx.${name}.test` } });
+      dns.add(`mx.${name}.test`, { type: 'A', data: ip });
+    }
+    // stsmx.test's MX is not the one its policy lists
+    dns.add('stsmx.test', { type: 'MX', data: { preference: 10, exchange: 'mx.sts.test' } });
+
+    // MTA-STS: TXT records and a policy server with a CA-issued certificate
+    const policyPem = ca.issue(Object.keys(POLICIES).map((p) => `mta-sts.${p}`));
+    policyServer = createServer({ key: policyPem.key, cert: policyPem.cert }, (req, res) => {
+      const domain = (req.headers.host ?? '').replace(/^mta-sts\./, '').replace(/:\d+$/, '');
+      const mx = POLICIES[domain];
+      if (req.url !== '/.well-known/mta-sts.txt' || !mx) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`version: STSv1\r\nmode: enforce\r\nmx: ${mx}\r\nmax_age: 86400\r\n`);
+    });
+    await new Promise<void>((res) => policyServer.listen(0, '127.0.0.10', () => res()));
+    for (const domain of Object.keys(POLICIES)) {
+      dns.add(`_mta-sts.${domain}`, { type: 'TXT', data: 'v=STSv1; id=20261203' });
+      dns.add(`mta-sts.${domain}`, { type: 'A', data: '127.0.0.10' });
+    }
+
+    // DANE: dane.test and danebad.test are "signed"; daneinsecure.test is not
+    dns.signed.add('dane.test');
+    dns.signed.add('danebad.test');
+    const tlsa = (name: string, hash: Buffer) => dns.add(`_${port}._tcp.mx.${name}.test`, { type: 'TLSA', data: { usage: 3, selector: 1, matchingType: 1, certificate: hash } });
+    tlsa('dane', spkiSha256(certs.dane!));
+    tlsa('danebad', createHash('sha256').update('not this key').digest());
+    tlsa('daneinsecure', createHash('sha256').update('not this key either').digest());
+    await dns.start();
+
+    d = new TestDaemon({
+      deliveryToml: [
+        'paused = false',
+        `mx_port = ${port}`,
+        '[delivery.dns]',
+        `servers = ["127.0.0.1:${dns.port}"]`,
+        '[delivery.mta_sts]',
+        `port = ${(policyServer.address() as AddressInfo).port}`,
+        '[delivery.tls]',
+        `ca_file = "${ca.caPath}"`,
+      ].join('\n'),
+    });
+    await d.start();
+    pass = await d.addApp('ehr');
+  });
+  after(async () => {
+    await d.cleanup();
+    await Promise.all(Object.values(sinks).map((s) => s.close()));
+    await new Promise((res) => policyServer.close(res));
+    await dns.stop();
+    ca.cleanup();
+  });
+
+  const send = async (to: string) =>
+    (await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to, subject: 'Hello', text: 'policy test' })).response.split(' ').pop()!;
+  const settled = async (id: string, state: string) => {
+    await d.waitForLog((r) => r.msg === 'delivery' && r.id === id && r.state === state);
+    return d.cliJson<QueueDetail>(['queue', 'show', id]);
+  };
+  const record = async (domain: string) => (await d.cliJson<TlsDomainRecord[]>(['tls', '--domain', domain]))[0];
+
+  it('MTA-STS enforce: delivers to the listed MX with a valid certificate', async () => {
+    const detail = await settled(await send('a@sts.test'), 'delivered');
+    assert.equal(detail.recipient_rows[0]!.history[0]!.tls_verified, 'mta-sts');
+    assert.equal(sinks.sts!.received.length, 1);
+    const r = await record('sts.test');
+    assert.equal(r?.mta_sts, 'enforce');
+    assert.equal(r?.cert_valid, true);
+  });
+
+  it('MTA-STS enforce: an untrusted certificate defers and nothing is sent', async () => {
+    const detail = await settled(await send('a@stsbad.test'), 'deferred');
+    assert.match(detail.recipient_rows[0]!.last_error ?? '', /certificate-not-trusted/);
+    assert.equal(sinks.stsbad!.received.length, 0);
+    assert.equal((await record('stsbad.test'))?.last_result, 'certificate-not-trusted');
+  });
+
+  it('MTA-STS enforce: an MX the policy does not list is not used', async () => {
+    const before = sinks.sts!.received.length;
+    const detail = await settled(await send('a@stsmx.test'), 'deferred');
+    assert.match(detail.recipient_rows[0]!.last_error ?? '', /MTA-STS/);
+    assert.equal(sinks.sts!.received.length, before, 'the unlisted MX received nothing');
+  });
+
+  it('DANE: a validated TLSA record matching the certificate authenticates a self-signed MX', async () => {
+    const detail = await settled(await send('a@dane.test'), 'delivered');
+    assert.equal(detail.recipient_rows[0]!.history[0]!.tls_verified, 'dane');
+    assert.equal((await record('dane.test'))?.dane, 'verified');
+  });
+
+  it('DANE: a validated TLSA mismatch defers, never downgrades', async () => {
+    const detail = await settled(await send('a@danebad.test'), 'deferred');
+    assert.match(detail.recipient_rows[0]!.last_error ?? '', /tlsa-invalid/);
+    assert.equal(sinks.danebad!.received.length, 0);
+  });
+
+  it('DANE: TLSA records without DNSSEC validation are ignored (TLS still required)', async () => {
+    const detail = await settled(await send('a@daneinsecure.test'), 'delivered');
+    const attempt = detail.recipient_rows[0]!.history[0]!;
+    assert.equal(attempt.tls_verified, 'none');
+    assert.match(attempt.tls_version ?? '', /^TLSv1\.[23]$/);
+    assert.equal((await record('daneinsecure.test'))?.dane, 'insecure');
+  });
+});
