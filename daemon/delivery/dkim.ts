@@ -6,7 +6,8 @@
 // Inputs: config.domains, the vault. Outputs: signatures, DNS records. Side effects: key rows.
 
 import { dkimSign } from 'mailauth';
-import { createPublicKey, generateKeyPair } from 'node:crypto';
+import NodemailerDkim from 'nodemailer/lib/dkim';
+import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { DkimRecord } from '../../shared/domain.js';
 import { ControlError } from '../../shared/errors.js';
@@ -50,7 +51,8 @@ function selectorBase(now: Date, taken: Set<string>): string {
 }
 
 export class DkimKeys {
-  private active = new Map<string, Array<{ selector: string; algorithm: Algorithm; privateKey: string }>>();
+  /** Parsed once: parsing a PEM RSA key costs more than signing with it. */
+  private active = new Map<string, Array<{ selector: string; algorithm: Algorithm; key: KeyObject; seed: Buffer | null }>>();
 
   constructor(
     private readonly deps: { db: Db; committer: GroupCommitter; vault: Vault; domains: string[]; ed25519: boolean; retireDays: number; enabled: boolean },
@@ -77,7 +79,11 @@ export class DkimKeys {
     for (const domain of this.deps.domains) {
       const keys = this.rows(domain)
         .filter((r) => r.retired_at === null && (this.deps.ed25519 || r.algorithm === 'rsa'))
-        .map((r) => ({ selector: r.selector, algorithm: r.algorithm, privateKey: this.deps.vault.open(r.private_sealed, this.label(domain, r.selector)).toString('utf8') }));
+        .map((r) => {
+          const key = createPrivateKey(this.deps.vault.open(r.private_sealed, this.label(domain, r.selector)).toString('utf8'));
+          // Ed25519: mailauth takes the raw 32-byte seed (the tail of the PKCS#8 DER)
+          return { selector: r.selector, algorithm: r.algorithm, key, seed: r.algorithm === 'ed25519' ? key.export({ type: 'pkcs8', format: 'der' }).subarray(-32) : null };
+        });
       this.active.set(domain, keys);
     }
   }
@@ -113,7 +119,6 @@ export class DkimKeys {
     const cutoff = Date.now() - this.deps.retireDays * DAY;
     const records = this.rows(domain)
       .filter((r) => r.retired_at === null || r.retired_at > cutoff)
-      .filter((r) => this.deps.ed25519 || r.algorithm === 'rsa')
       .map((r) => ({
         selector: r.selector,
         algorithm: r.algorithm,
@@ -128,18 +133,36 @@ export class DkimKeys {
     return { domain, selector: main.selector, dns_name: main.dns_name, txt: main.txt, algorithm: 'rsa', records };
   }
 
-  /** DKIM-Signature header lines for the message, or '' when the domain has no key. */
-  async signatures(message: Buffer, domain: string): Promise<string> {
-    if (!this.deps.enabled) return '';
+  /**
+   * The message with DKIM-Signature headers prepended (unchanged when the domain has no key).
+   * RSA goes through nodemailer's signer, which takes a parsed key object; Ed25519 through
+   * mailauth's (nodemailer signs RSA only), given the raw 32-byte seed, which is cheap to load.
+   */
+  async sign(message: Buffer, domain: string): Promise<Buffer> {
+    if (!this.deps.enabled) return message;
     const keys = this.active.get(domain.toLowerCase());
-    if (!keys || keys.length === 0) return '';
-    const result = await dkimSign(message, {
-      signingDomain: domain,
-      selector: keys[0]!.selector,
-      privateKey: keys[0]!.privateKey,
-      signatureData: keys.map((k) => ({ signingDomain: domain, selector: k.selector, privateKey: k.privateKey, algorithm: `${k.algorithm}-sha256` })),
-    });
-    if (result.errors.length > 0) throw new Error(`DKIM signing failed for ${domain}`);
-    return result.signatures;
+    if (!keys || keys.length === 0) return message;
+    let out = message;
+    const rsa = keys.filter((k) => k.algorithm === 'rsa');
+    if (rsa.length > 0) {
+      const signer = new NodemailerDkim({ keys: rsa.map((k) => ({ domainName: domain, keySelector: k.selector, privateKey: k.key as unknown as string })) });
+      const chunks: Buffer[] = [];
+      for await (const c of signer.sign(out)) chunks.push(c as Buffer);
+      out = Buffer.concat(chunks);
+      if (!/^DKIM-Signature:/i.test(out.subarray(0, 20).toString('latin1'))) throw new Error(`DKIM signing failed for ${domain}`);
+    }
+    const ed = keys.filter((k) => k.algorithm === 'ed25519');
+    if (ed.length > 0) {
+      const first = ed[0]!;
+      const result = await dkimSign(out, {
+        signingDomain: domain,
+        selector: first.selector,
+        privateKey: first.seed!,
+        signatureData: ed.map((k) => ({ signingDomain: domain, selector: k.selector, privateKey: k.seed!, algorithm: 'ed25519-sha256' })),
+      });
+      if (result.errors.length > 0) throw new Error(`DKIM signing failed for ${domain}`);
+      out = Buffer.concat([Buffer.from(result.signatures), out]);
+    }
+    return out;
   }
 }

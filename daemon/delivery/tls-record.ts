@@ -56,10 +56,22 @@ const bool = (n: number | null) => (n === null ? null : n === 1);
 const iso = (n: number | null) => (n === null ? null : new Date(n).toISOString());
 
 export class TlsRecord {
-  constructor(private readonly db: Db) {}
+  private readonly select;
+  private readonly upsert;
+
+  constructor(private readonly db: Db) {
+    this.select = db.prepare('SELECT * FROM tls_domains WHERE domain = ?');
+    this.upsert = db.prepare(
+      `INSERT INTO tls_domains (domain, starttls, tls_version, tls_cipher, cert_valid, mta_sts, dane, last_result, last_seen, last_ok_at, degraded, degraded_reason)
+       VALUES (@domain, @starttls, @version, @cipher, @cert, @sts, @dane, @result, @now, @okAt, @degraded, @reason)
+       ON CONFLICT(domain) DO UPDATE SET starttls = coalesce(@starttls, starttls), tls_version = coalesce(@version, tls_version), tls_cipher = coalesce(@cipher, tls_cipher),
+         cert_valid = coalesce(@cert, cert_valid), mta_sts = @sts, dane = @dane, last_result = @result, last_seen = @now,
+         last_ok_at = coalesce(@okAt, last_ok_at), degraded = @degraded, degraded_reason = @reason`,
+    );
+  }
 
   private get(domain: string): Row | undefined {
-    return this.db.prepare('SELECT * FROM tls_domains WHERE domain = ?').get(domain) as Row | undefined;
+    return this.select.get(domain) as Row | undefined;
   }
 
   /** Inside a unit: records an observation; returns the degradation reason when it just degraded. */
@@ -71,14 +83,7 @@ export class TlsRecord {
     // a degraded flag stays until a success that is at least as good as before
     const degraded = worse !== null || (before?.degraded === 1 && !ok);
     const reason = worse ?? (degraded ? (before?.degraded_reason ?? null) : null);
-    this.db
-      .prepare(
-        `INSERT INTO tls_domains (domain, starttls, tls_version, tls_cipher, cert_valid, mta_sts, dane, last_result, last_seen, last_ok_at, degraded, degraded_reason)
-         VALUES (@domain, @starttls, @version, @cipher, @cert, @sts, @dane, @result, @now, @okAt, @degraded, @reason)
-         ON CONFLICT(domain) DO UPDATE SET starttls = coalesce(@starttls, starttls), tls_version = coalesce(@version, tls_version), tls_cipher = coalesce(@cipher, tls_cipher),
-           cert_valid = coalesce(@cert, cert_valid), mta_sts = @sts, dane = @dane, last_result = @result, last_seen = @now,
-           last_ok_at = coalesce(@okAt, last_ok_at), degraded = @degraded, degraded_reason = @reason`,
-      )
+    this.upsert
       .run({
         domain: o.domain,
         starttls: o.starttls === null ? null : o.starttls ? 1 : 0,

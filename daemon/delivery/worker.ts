@@ -166,17 +166,22 @@ export class DeliveryWorker {
   private claim(stream: Stream, free: number, limits: StreamLimits): Claimed[][] {
     const now = Date.now();
     this.claimStatements ??= {
+      // one index range per state (recipients_stream_due), each already in next_attempt_at order
       select: this.deps.db.prepare(
-        `SELECT r.id, r.message_id, r.address, r.domain, r.attempts, r.delay_notified, m.sender, m.received_at, m.kind, m.message_id AS original_id
+        `SELECT r.id, r.message_id, r.address, r.domain, r.attempts, r.delay_notified, r.next_attempt_at, m.sender, m.received_at, m.kind, m.message_id AS original_id
            FROM recipients r JOIN messages m ON m.id = r.message_id
-          WHERE r.stream = ? AND r.state IN ('queued','deferred') AND r.next_attempt_at <= ?
+          WHERE r.stream = ? AND r.state = ? AND r.next_attempt_at <= ?
             AND r.domain NOT IN (SELECT value FROM json_each(?))
-          ORDER BY r.next_attempt_at, r.id LIMIT ?`,
+          ORDER BY r.next_attempt_at LIMIT ?`,
       ),
       lease: this.deps.db.prepare("UPDATE recipients SET state = 'active', lease_until = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?"),
     };
     const { select, lease } = this.claimStatements;
-    const rows = select.all(stream, now, JSON.stringify(limits.blockedDomains(now)), Math.max(50, free * 20)) as Claimed[];
+    const blocked = JSON.stringify(limits.blockedDomains(now));
+    const want = free * 4 + 8; // groups are usually one row: a little slack for blocked domains
+    const rows = [...(select.all(stream, 'queued', now, blocked, want) as Array<Claimed & { next_attempt_at: number }>), ...(select.all(stream, 'deferred', now, blocked, want) as Array<Claimed & { next_attempt_at: number }>)]
+      .sort((a, b) => a.next_attempt_at - b.next_attempt_at)
+      .slice(0, want);
     const groups = new Map<string, Claimed[]>();
     for (const r of rows) {
       const key = `${r.message_id}\0${r.domain}`;
@@ -201,8 +206,7 @@ export class DeliveryWorker {
   /** The bytes that leave: private headers removed, DKIM-signed for the From: domain when we hold its key. */
   private async outgoing(first: Claimed, sealed: Buffer): Promise<Buffer> {
     const { message, fromDomain } = outgoingMessage(this.deps.vault.open(sealed, first.message_id));
-    const signatures = fromDomain ? await this.deps.dkim.signatures(message, fromDomain) : '';
-    return signatures ? Buffer.concat([Buffer.from(signatures), message]) : message;
+    return fromDomain ? this.deps.dkim.sign(message, fromDomain) : message;
   }
 
   private async deliverGroup(stream: Stream, group: Claimed[]): Promise<void> {

@@ -84,6 +84,9 @@ export class QueueStore {
       'INSERT INTO messages (id, received_at, app, stream, sender, size, message_id, client_ip, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.insertBody = db.prepare('INSERT INTO bodies (message_id, sealed) VALUES (?, ?)');
+    this.selectBody = db.prepare('SELECT sealed FROM bodies WHERE message_id = ?');
+    this.selectOpen = db.prepare("SELECT 1 FROM recipients WHERE message_id = ? AND state IN ('queued','deferred','held','active')");
+    this.deleteBody = db.prepare('DELETE FROM bodies WHERE message_id = ?');
     this.insertRecipient = db.prepare(
       "INSERT INTO recipients (message_id, address, domain, state, next_attempt_at, updated_at, stream) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
     );
@@ -103,8 +106,12 @@ export class QueueStore {
     });
   }
 
+  private readonly selectBody;
+  private readonly selectOpen;
+  private readonly deleteBody;
+
   sealedBody(id: string): Buffer | null {
-    const r = this.db.prepare('SELECT sealed FROM bodies WHERE message_id = ?').get(id) as { sealed: Buffer } | undefined;
+    const r = this.selectBody.get(id) as { sealed: Buffer } | undefined;
     return r?.sealed ?? null;
   }
 
@@ -225,8 +232,7 @@ export class QueueStore {
    * shredding the message). Called by operator deletes and by delivery.
    */
   shredIfDone(id: string): void {
-    const open = this.db.prepare("SELECT 1 FROM recipients WHERE message_id = ? AND state IN ('queued','deferred','held','active')").get(id);
-    if (!open) this.db.prepare('DELETE FROM bodies WHERE message_id = ?').run(id);
+    if (!this.selectOpen.get(id)) this.deleteBody.run(id);
   }
 
   hold(actor: string, id: string, reason = 'held by operator'): Promise<QueueDetail> {

@@ -29,6 +29,8 @@ export async function runLoad(opts: {
   from: string;
   /** Recipient of message i (default patient<i % 500>@example.org). */
   to?: (i: number) => string;
+  /** Adds an `X-Bench-Seq: i` header, so a sink can match arrivals to submissions. */
+  sequence?: boolean;
   /** Called with each message's index when its 250 arrives. */
   onAccepted?: (i: number, response: string) => void;
   /** Messages sent before the clock starts, one per connection (default true). */
@@ -43,9 +45,9 @@ export async function runLoad(opts: {
       `MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n${BODY_10K}`,
   );
   const to = opts.to ?? ((i: number) => `patient${i % 500}@example.org`);
-  const mail = (i: number) => ({ envelope: { from: opts.from, to: [to(i)] }, raw });
+  const mail = (i: number) => ({ envelope: { from: opts.from, to: [to(i)] }, raw: opts.sequence ? Buffer.concat([Buffer.from(`X-Bench-Seq: ${i}\r\n`), raw]) : raw });
   // warm up: open every connection (TLS handshake, AUTH) before the clock starts
-  if (opts.warm !== false) await Promise.all(Array.from({ length: opts.connections }, (_, i) => t.sendMail(mail(i))));
+  if (opts.warm !== false) await Promise.all(Array.from({ length: opts.connections }, (_, i) => t.sendMail(mail(-1 - i))));
   opts.onWarm?.();
   let next = 0;
   let failed = 0;

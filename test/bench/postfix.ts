@@ -14,7 +14,7 @@ export interface PostfixInstance {
   stop: () => Promise<void>;
 }
 
-export async function startPostfix(dir: string, port: number, sinkPort: number, opts: { sinkTls?: boolean } = {}): Promise<PostfixInstance> {
+export async function startPostfix(dir: string, port: number, sinkPort: number, opts: { sinkTls?: boolean; externalSink?: boolean } = {}): Promise<PostfixInstance> {
   rmSync(dir, { recursive: true, force: true });
   const conf = `${dir}/conf`;
   mkdirSync(conf, { recursive: true });
@@ -60,14 +60,15 @@ export async function startPostfix(dir: string, port: number, sinkPort: number, 
   const master = readFileSync('/etc/postfix/master.cf', 'utf8')
     .split('\n')
     .map((l) => (/^smtp\s+inet/.test(l) ? `127.0.0.1:${port} inet n - n - - smtpd` : l.replace(/^(\S+\s+\S+\s+\S+\s+\S+\s+)y(\s)/, '$1n$2')))
-    .concat(['postlog   unix-dgram n  -       n       -       1       postlogd', ''])
+    .filter((l) => !/^tlsproxy\s/.test(l))
+    .concat(['postlog   unix-dgram n  -       n       -       1       postlogd', 'tlsproxy  unix  -       -       n       -       0       tlsproxy', ''])
     .join('\n');
   writeFileSync(`${conf}/master.cf`, master);
   const current = execFileSync('postconf', ['-h', 'alternate_config_directories'], { encoding: 'utf8' }).trim();
   if (!current.split(/[\s,]+/).includes(conf)) {
     execFileSync('postconf', ['-e', `alternate_config_directories = ${[current, conf].filter(Boolean).join(' ')}`]);
   }
-  const sink: ChildProcess = spawn('smtp-sink', ['-u', 'nobody', '-c', `127.0.0.1:${sinkPort}`, '1000'], { stdio: 'ignore' });
+  const sink: ChildProcess | null = opts.externalSink ? null : spawn('smtp-sink', ['-u', 'nobody', '-c', `127.0.0.1:${sinkPort}`, '1000'], { stdio: 'ignore' });
   execFileSync('postfix', ['-c', conf, 'check'], { stdio: 'inherit' });
   execFileSync('postfix', ['-c', conf, 'start'], { stdio: 'inherit' });
   await waitForPort(port);
@@ -81,7 +82,7 @@ export async function startPostfix(dir: string, port: number, sinkPort: number, 
       } catch {
         // already stopped
       }
-      sink.kill();
+      sink?.kill();
     },
   };
 }

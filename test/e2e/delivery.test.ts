@@ -66,6 +66,7 @@ describe('delivery', () => {
     flakySink = await startSink({ starttls: true, reply: (n) => (n === 0 ? { code: 451, message: '4.3.0 try again later' } : null) });
     rejectSink = await startSink({ starttls: true, reply: () => ({ code: 550, message: '5.1.1 no such user' }) });
     d = new TestDaemon({
+      extraToml: '[dkim]\ned25519 = true',
       deliveryToml: [
         'paused = false',
         '[delivery.routes]',

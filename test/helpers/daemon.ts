@@ -67,7 +67,9 @@ export class TestDaemon {
 
   async start(): Promise<void> {
     this.records.length = 0;
-    const child = spawn(process.execPath, [BIN, 'daemon', '--config', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // SEALPOST_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the daemon in benches
+    const nodeArgs = (process.env.SEALPOST_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, BIN, 'daemon', '--config', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.exit = new Promise((res) => child.once('exit', (code) => res(code)));
     child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
