@@ -36,7 +36,8 @@ export interface ControlMethods {
   'user.remove': { params: { name: string }; result: { removed: string } };
 
   'queue.list': {
-    params: { state?: MessageState | RecipientState; domain?: string; limit?: number };
+    /** min_age_s: only messages accepted at least this many seconds ago. */
+    params: { state?: MessageState | RecipientState; domain?: string; min_age_s?: number; limit?: number };
     result: QueueEntry[];
   };
   'queue.show': { params: { id: string }; result: QueueDetail };

@@ -23,6 +23,13 @@ export class CliFailure extends Error {
   }
 }
 
+/** "90s", "30m", "4h", "2d" (or plain seconds) to seconds. */
+export function parseAge(v: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(v.trim());
+  if (!m) throw new CliFailure(`--older-than: "${v}" is not an age such as 90s, 30m, 4h or 2d`, 2);
+  return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+}
+
 function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
@@ -100,9 +107,18 @@ export function buildProgram(): Command {
     .command('list')
     .option('--state <state>', 'only messages in this state')
     .option('--domain <domain>', 'only messages with a recipient at this domain')
+    .option('--older-than <age>', 'only messages accepted at least this long ago: 90s, 30m, 4h, 2d', parseAge)
     .option('--limit <n>', 'at most n messages', (v) => Number(v))
-    .action(async (o: { state?: string; domain?: string; limit?: number }) =>
-      show(await call('queue.list', { ...(o.state ? { state: o.state as never } : {}), ...(o.domain ? { domain: o.domain } : {}), ...(o.limit ? { limit: o.limit } : {}) }), formatQueue),
+    .action(async (o: { state?: string; domain?: string; olderThan?: number; limit?: number }) =>
+      show(
+        await call('queue.list', {
+          ...(o.state ? { state: o.state as never } : {}),
+          ...(o.domain ? { domain: o.domain } : {}),
+          ...(o.olderThan !== undefined ? { min_age_s: o.olderThan } : {}),
+          ...(o.limit ? { limit: o.limit } : {}),
+        }),
+        formatQueue,
+      ),
     );
   queue.command('show <id>').action(async (id: string) => show(await call('queue.show', { id }), formatDetail));
   queue

@@ -147,7 +147,7 @@ export class QueueStore {
    * Messages with at least one recipient matching the filter, oldest first. One query; the
    * state filter runs in SQL, so the limit counts matching messages.
    */
-  list(filter: { state?: MessageState | RecipientState; domain?: string; limit?: number } = {}): QueueEntry[] {
+  list(filter: { state?: MessageState | RecipientState; domain?: string; min_age_s?: number; limit?: number } = {}): QueueEntry[] {
     let match = "r.state <> 'deleted'";
     const args: unknown[] = [];
     if (filter.domain) {
@@ -160,16 +160,17 @@ export class QueueStore {
       args.push(...states);
     }
     const limit = Math.min(Math.max(filter.limit ?? 1000, 1), 100_000);
+    const before = filter.min_age_s ? Date.now() - filter.min_age_s * 1000 : Number.MAX_SAFE_INTEGER;
     const rows = this.db
       .prepare(
         `WITH sel AS (
-           SELECT * FROM messages m WHERE EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND ${match})
+           SELECT * FROM messages m WHERE m.received_at <= ? AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND ${match})
            ORDER BY received_at, id LIMIT ?)
          SELECT sel.*, r.address AS r_address, r.state AS r_state
            FROM sel JOIN recipients r ON r.message_id = sel.id
           ORDER BY sel.received_at, sel.id, r.id`,
       )
-      .all(...args, limit) as Array<MessageRow & { r_address: string; r_state: RecipientState }>;
+      .all(before, ...args, limit) as Array<MessageRow & { r_address: string; r_state: RecipientState }>;
     const out: QueueEntry[] = [];
     let current: { m: MessageRow; rcpts: Pick<RecipientRow, 'address' | 'state'>[] } | null = null;
     const flush = () => current && out.push(this.entry(current.m, current.rcpts));

@@ -46,6 +46,11 @@ describe('control API and CLI', () => {
   it('queue list/show/hold/release/delete, with reasons where required', async () => {
     const list = await d.cliJson<QueueEntry[]>(['queue', 'list']);
     assert.deepEqual(list.map((q) => [q.id, q.state, q.recipients]), [[id, 'queued', ['p@example.org']]]);
+    assert.equal((await d.cliJson<QueueEntry[]>(['queue', 'list', '--older-than', '1d'])).length, 0, 'the message is younger than a day');
+    assert.equal((await d.cliJson<QueueEntry[]>(['queue', 'list', '--older-than', '0s', '--domain', 'example.org'])).length, 1);
+    const badAge = await d.cli(['queue', 'list', '--older-than', 'soon']);
+    assert.equal(badAge.code, 2);
+    assert.match(badAge.stderr, /not an age/);
     assert.equal((await d.cliJson<QueueDetail>(['queue', 'hold', id, '--reason', 'check address'])).state, 'held');
     assert.equal((await d.cliJson<QueueEntry[]>(['queue', 'list', '--state', 'held'])).length, 1);
     const noReason = await d.cli(['queue', 'release', id]);

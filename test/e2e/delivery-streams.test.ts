@@ -1,7 +1,7 @@
 // Two streams and per-domain limits, observed with real SMTP servers: with 5,000 marketing
 // messages queued to one slow domain, a transactional message to another domain (and to
 // the slow domain itself) is delivered within 2 seconds; the slow receiver never sees more
-// connections than the domain limit allows.
+// connections than the domain limit allows; each stream uses its own HELO name.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -31,6 +31,7 @@ describe('delivery streams', () => {
         'domain_concurrency = 3',
         '[delivery.marketing]',
         'concurrency = 10',
+        'helo = "bulk.clinic.test"',
         '[delivery.routes]',
         `"slow.test" = "127.0.0.1:${slow.port}"`,
         `"fast.test" = "127.0.0.1:${fast.port}"`,
@@ -65,5 +66,9 @@ describe('delivery streams', () => {
     // the slow receiver: at most 3 marketing connections (domain limit) plus transactional's own
     assert.ok(slow.maxOpen <= 4, `slow.test saw at most ${slow.maxOpen} connections at once`);
     assert.ok(slow.received.length < MARKETING / 2, 'the marketing backlog is still draining');
+    // each stream introduces itself with its own HELO name
+    assert.equal(fast.received[0]!.helo, 'mail.clinic.test');
+    assert.ok(slow.received.some((r) => r.to[0] !== 'reset@slow.test' && r.helo === 'bulk.clinic.test'));
+    assert.equal(slow.received.find((r) => r.to[0] === 'reset@slow.test')?.helo, 'mail.clinic.test');
   });
 });

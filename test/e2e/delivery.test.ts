@@ -188,3 +188,42 @@ describe('delivery', () => {
     assert.match(text, /^DKIM-Signature:/m, 'the DSN is signed too');
   });
 });
+
+describe('delivery delay notice', () => {
+  let mailbox: Sink;
+  let busy: Sink;
+  let d: TestDaemon;
+
+  before(async () => {
+    mailbox = await startSink({ starttls: true });
+    // answers 451 after a second: by then the message is older than the notice age
+    busy = await startSink({ starttls: true, beforeReply: () => new Promise((r) => setTimeout(r, 1000)), reply: () => ({ code: 451, message: '4.3.2 busy, try later' }) });
+    d = new TestDaemon({
+      deliveryToml: ['paused = false', 'delay_notice_hours = 0.0002', '[delivery.routes]', `"clinic.test" = "127.0.0.1:${mailbox.port}"`, `"busy.test" = "127.0.0.1:${busy.port}"`].join('\n'),
+    });
+    await d.start();
+  });
+  after(async () => {
+    await d.cleanup();
+    await Promise.all([mailbox.close(), busy.close()]);
+  });
+
+  it('tells the sender once that a recipient is still being retried', async () => {
+    const pass = await d.addApp('ehr');
+    const info = await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to: 'patient@busy.test', subject: 'Results', text: 'Delayed body' });
+    const id = info.response.split(' ').pop()!;
+    await d.waitForLog((r) => r.msg === 'delivery' && r.id === id && r.state === 'deferred');
+    await d.waitForLog((r) => r.msg === 'delivery' && r.id !== id && r.state === 'delivered');
+    const notice = mailbox.received.at(-1)!;
+    const text = notice.data.toString();
+    assert.equal(notice.from, '');
+    assert.match(text, /Action: delayed/);
+    assert.match(text, /Status: 4\.3\.2/);
+    assert.match(text, /Will-Retry-Until: /);
+    assert.doesNotMatch(text, /Delayed body/);
+    const detail = await d.cliJson<QueueDetail>(['queue', 'show', id]);
+    assert.equal(detail.recipient_rows[0]!.state, 'deferred', 'the recipient is still queued for retry');
+    const audit = await d.cliJson<AuditEntry[]>(['audit', 'tail', '--limit', '30']);
+    assert.equal(audit.filter((e) => e.action === 'dsn.delayed' && e.subject === id).length, 1);
+  });
+});

@@ -10,6 +10,8 @@ export interface Received {
   to: string[];
   data: Buffer;
   secure: boolean;
+  /** The name the client gave in EHLO/HELO. */
+  helo: string;
 }
 
 export interface SinkOptions {
@@ -63,6 +65,7 @@ export async function startSink(opts: SinkOptions): Promise<Sink> {
           to: session.envelope.rcptTo.map((r) => r.address),
           data: Buffer.concat(chunks),
           secure: session.secure,
+          helo: session.hostNameAppearsAs,
         };
         void Promise.resolve(opts.beforeReply?.(got)).then(() => {
           const reply = opts.reply?.(n++) ?? null;

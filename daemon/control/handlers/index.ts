@@ -108,6 +108,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
           .object({
             state: z.enum([...RECIPIENT_STATES, 'sent'] as [string, ...string[]]).optional(),
             domain: z.string().max(255).optional(),
+            min_age_s: z.number().int().min(0).max(10 * 365 * 86_400).optional(),
             limit: z.number().int().min(1).max(100_000).optional(),
           })
           .strict(),
