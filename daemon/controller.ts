@@ -18,6 +18,10 @@ import { MtaStsResolver } from './delivery/mta-sts.js';
 import { Router } from './delivery/route.js';
 import { TlsRecord } from './delivery/tls-record.js';
 import { DeliveryWorker } from './delivery/worker.js';
+import { PortalServer } from './portal/server.js';
+import { ProtectionEngine } from './protect/engine.js';
+import { KeyStore } from './protect/keys.js';
+import { PortalItems } from './protect/portal-items.js';
 import type { Log } from './log.js';
 import { QueueStore } from './queue/store.js';
 import { GroupCommitter } from './store/committer.js';
@@ -32,6 +36,8 @@ export class Controller {
   private intake: SmtpIntake | null = null;
   private delivery: DeliveryWorker | null = null;
   private control: ControlServer | null = null;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private portal: PortalServer | null = null;
   private readonly startedAt = Date.now();
 
   constructor(private readonly config: Config, private readonly log: Log) {}
@@ -60,14 +66,24 @@ export class Controller {
       mtaSts: config.delivery.mta_sts.enabled ? new MtaStsResolver({ db, dns, port: config.delivery.mta_sts.port, ...(extraCa ? { extraCa } : {}) }) : null,
       dane: config.delivery.dane.enabled,
     });
-    const delivery = (this.delivery = new DeliveryWorker({ config, log, db, committer, vault, queue, router, dkim, tlsRecord }));
-    this.intake = new SmtpIntake({ config, log, apps, queue, committer, vault, tls, onQueued: () => delivery.kick() });
+    const keys = new KeyStore(db, committer);
+    const protection = new ProtectionEngine({ db, committer, keys, budgetMs: config.dlp.budget_ms, mrnPatterns: config.dlp.mrn_patterns });
+    await protection.start();
+    const portal = new PortalItems({ db, vault, expiryDays: config.portal.expiry_days });
+    this.expiryTimer = setInterval(() => void committer.submit((ctx) => portal.expire(ctx)).catch((err: Error) => log.error({ err: err.message }, 'portal expiry failed')), 60_000);
+    this.expiryTimer.unref();
+    const delivery = (this.delivery = new DeliveryWorker({ config, log, db, committer, vault, queue, router, dkim, tlsRecord, keys, portal }));
+    this.intake = new SmtpIntake({ config, log, apps, queue, committer, vault, tls, protection, onQueued: () => delivery.kick() });
     await this.intake.start();
+    const portalTls = config.portal.tls_cert ? await loadTlsIdentity({ certPath: config.portal.tls_cert, keyPath: config.portal.tls_key, dataDir: config.data_dir, hostname: config.hostname }) : tls;
+    this.portal = new PortalServer({ listen: config.portal.listen, tls: portalTls, items: portal, committer, log, practiceName: config.name });
+    await this.portal.start();
     if (!config.delivery.paused) await delivery.start();
     else log.warn('delivery is paused (delivery.paused = true): mail is accepted and queued only');
 
     const listeners = (): Listener[] => [
       ...(this.intake?.listeners() ?? []),
+      ...(this.portal ? [{ name: 'portal' as const, address: this.portal.address }] : []),
       { name: 'control', address: config.control.socket },
     ];
     this.control = new ControlServer({
@@ -75,7 +91,7 @@ export class Controller {
       group: config.control.group,
       version: SEALPOST_VERSION,
       log,
-      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, dkim, tlsRecord, listeners, commitStats: () => committer.stats() }),
+      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, dkim, tlsRecord, keys, protection, listeners, commitStats: () => committer.stats() }),
       roleOf: (name) => users.roleOf(name),
       onDenied: (who, method) =>
         void committer.audit({ actor: `user:${who.user}`, action: 'control.denied', subject: method, detail: { role: who.role } }).catch(() => undefined),
@@ -96,8 +112,10 @@ export class Controller {
         failures.push(err);
       }
     };
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
     await step(() => this.control?.stop());
     await step(() => this.intake?.stop());
+    await step(() => this.portal?.stop());
     await step(() => this.delivery?.stop());
     await step(async () => {
       await this.committer?.audit({ actor: 'daemon', action: 'daemon.stop' });

@@ -6,6 +6,12 @@ import type {
   AuditEntry,
   AuditVerifyResult,
   DkimRecord,
+  ExplainResult,
+  PolicyInfo,
+  PolicyRule,
+  PolicyTestResult,
+  RecipientKeyInfo,
+  ReplayResult,
   MessageState,
   QueueDetail,
   QueueEntry,
@@ -50,6 +56,21 @@ export interface ControlMethods {
   'dkim.rotate': { params: { domain: string }; result: DkimRecord };
   'tls.domains': { params: { domain?: string }; result: TlsDomainRecord[] };
 
+  'policy.list': { params: Record<string, never>; result: PolicyInfo & { history: Array<{ version: number; created_at: string; actor: string; comment: string; rules: number }> } };
+  'policy.set': { params: { rules: PolicyRule[]; comment: string }; result: PolicyInfo };
+  'policy.add': { params: { rule: PolicyRule; position?: number }; result: PolicyInfo };
+  'policy.remove': { params: { name: string }; result: PolicyInfo };
+  /** Runs a message (base64 of the .eml) through detectors and rules without sending it. */
+  'policy.test': { params: { eml_base64: string; recipients?: string[]; app?: string; sender?: string; stream?: Stream }; result: PolicyTestResult };
+  /** How a candidate ruleset (default: the active one) would have decided the last `days` of traffic. */
+  'policy.replay': { params: { rules?: PolicyRule[]; days?: number }; result: ReplayResult };
+  'message.explain': { params: { id: string }; result: ExplainResult };
+  'keys.import': { params: { material: string; email?: string }; result: RecipientKeyInfo[] };
+  'keys.list': { params: Record<string, never>; result: RecipientKeyInfo[] };
+  'keys.remove': { params: { id: string }; result: { removed: string } };
+  'dlp.keywords': { params: Record<string, never>; result: string[] };
+  'dlp.keywords.edit': { params: { add?: string[]; remove?: string[] }; result: string[] };
+
   'audit.verify': { params: Record<string, never>; result: AuditVerifyResult };
   'audit.tail': { params: { limit?: number; after?: number }; result: AuditEntry[] };
 }
@@ -87,6 +108,18 @@ export const METHODS: { readonly [M in Method]: MethodSpec } = {
   'dkim.show': { role: 'auditor', dangerous: false, mutates: false, summary: 'the DKIM selectors and DNS records to publish' },
   'dkim.rotate': { role: 'admin', dangerous: true, mutates: true, summary: 'new DKIM keys; the old selector stays published for a while' },
   'tls.domains': { role: 'auditor', dangerous: false, mutates: false, summary: 'what deliveries learned about recipient domains\' TLS' },
+  'policy.list': { role: 'auditor', dangerous: false, mutates: false, summary: 'the active policy rules and their versions' },
+  'policy.set': { role: 'admin', dangerous: true, mutates: true, summary: 'replace the whole ruleset (a new version)' },
+  'policy.add': { role: 'admin', dangerous: true, mutates: true, summary: 'add a rule (a new version)' },
+  'policy.remove': { role: 'admin', dangerous: true, mutates: true, summary: 'remove a rule (a new version)' },
+  'policy.test': { role: 'operator', dangerous: false, mutates: false, summary: 'run a message through detectors and rules without sending' },
+  'policy.replay': { role: 'auditor', dangerous: false, mutates: false, summary: 'what a candidate ruleset would change over recent traffic' },
+  'message.explain': { role: 'auditor', dangerous: false, mutates: false, summary: 'why a message was protected the way it was' },
+  'keys.import': { role: 'operator', dangerous: false, mutates: true, summary: 'import a recipient PGP key or S/MIME certificate' },
+  'keys.list': { role: 'auditor', dangerous: false, mutates: false, summary: 'the recipient key store' },
+  'keys.remove': { role: 'operator', dangerous: true, mutates: true, summary: 'remove a recipient key' },
+  'dlp.keywords': { role: 'auditor', dangerous: false, mutates: false, summary: 'the DLP dictionary (diagnoses, drugs)' },
+  'dlp.keywords.edit': { role: 'admin', dangerous: false, mutates: true, summary: 'add or remove DLP dictionary terms' },
   'audit.verify': { role: 'auditor', dangerous: false, mutates: false, summary: 'check the audit hash chain' },
   'audit.tail': { role: 'auditor', dangerous: false, mutates: false, summary: 'recent audit events' },
 };

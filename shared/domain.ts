@@ -160,3 +160,76 @@ export interface UserInfo {
   role: Role;
   created_at: string;
 }
+
+export interface RecipientKeyInfo {
+  id: string;
+  email: string;
+  kind: 'pgp' | 'smime';
+  fingerprint: string;
+  not_after: string | null;
+  created_at: string;
+}
+
+/** One policy rule (daemon/protect/policy.ts has the schema). */
+export interface PolicyRule {
+  name: string;
+  description?: string;
+  when: Record<string, unknown>;
+  action: 'tls' | 'e2e' | 'portal' | 'quarantine' | 'block';
+  reason?: string;
+}
+
+export interface PolicyInfo {
+  version: number;
+  created_at: string;
+  actor: string;
+  comment: string;
+  rules: PolicyRule[];
+}
+
+export interface FindingInfo {
+  detector: string;
+  count: number;
+  part: string;
+}
+
+export interface RecipientDecision {
+  address: string;
+  /** What policy required. */
+  protection: 'tls' | 'e2e' | 'portal' | 'quarantine' | 'block';
+  rule: string;
+  raised_by: string | null;
+  /** What was actually done, once delivered: tls, e2e-pgp, e2e-smime, portal; null before. */
+  delivered_as: string | null;
+  trace: Array<{ rule: string; matched: boolean; failed?: string }>;
+}
+
+export interface PolicyTestResult {
+  policy_version: number;
+  blocked: { rule: string; reason: string } | null;
+  held_for_budget: boolean;
+  findings: FindingInfo[];
+  unscanned: string[];
+  scan_ms: number;
+  recipients: RecipientDecision[];
+}
+
+export interface ExplainResult {
+  id: string;
+  decision: 'tls' | 'e2e-pgp' | 'e2e-smime' | 'portal' | 'quarantine' | 'block' | 'plain' | 'e2e' | 'pending';
+  reasons: string[];
+  policy_version: number | null;
+  findings: FindingInfo[];
+  unscanned: string[];
+  recipients: Array<RecipientDecision & { state: RecipientState; history: AttemptInfo[] }>;
+}
+
+export interface ReplayResult {
+  days: number;
+  messages: number;
+  recipients: number;
+  changed: number;
+  /** "from->to": count */
+  changes: Record<string, number>;
+  examples: Array<{ id: string; address: string; from: string; to: string }>;
+}

@@ -1,6 +1,6 @@
 // Plain-text renderers for the CLI (the --json output is the API result itself).
 
-import type { AppInfo, AuditEntry, QueueDetail, QueueEntry, StatusResult, UserInfo, DkimRecord, TlsDomainRecord } from '../../shared/domain.js';
+import type { AppInfo, AuditEntry, QueueDetail, QueueEntry, StatusResult, UserInfo, DkimRecord, TlsDomainRecord, ExplainResult, PolicyInfo, PolicyTestResult, RecipientDecision, RecipientKeyInfo, ReplayResult } from '../../shared/domain.js';
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -89,4 +89,51 @@ export function formatAudit(entries: AuditEntry[]): string {
   return entries
     .map((e) => `${String(e.seq).padStart(6)} ${e.ts} ${e.actor} ${e.action}${e.subject ? ` ${e.subject}` : ''} ${JSON.stringify(e.detail)}`)
     .join('\n');
+}
+
+export function formatPolicy(p: PolicyInfo): string {
+  return [
+    `policy version ${p.version} (${p.created_at}, ${p.actor}: ${p.comment})`,
+    table(
+      ['#', 'RULE', 'WHEN', 'ACTION'],
+      p.rules.map((r, i) => [String(i + 1), r.name, Object.keys(r.when).length ? JSON.stringify(r.when) : '(default)', r.action]),
+    ),
+  ].join('\n');
+}
+
+function formatDecisions(rs: RecipientDecision[]): string {
+  return table(
+    ['RECIPIENT', 'PROTECTION', 'RULE', 'RAISED BY', 'DELIVERED AS'],
+    rs.map((r) => [r.address, r.protection, r.rule, r.raised_by ?? '-', r.delivered_as ?? '-']),
+  );
+}
+
+export function formatPolicyTest(t: PolicyTestResult): string {
+  return [
+    t.blocked ? `BLOCKED by rule ${t.blocked.rule}: ${t.blocked.reason}` : `policy version ${t.policy_version}`,
+    ...(t.held_for_budget ? ['the scan ran out of its time budget: the message would be held'] : []),
+    `findings: ${t.findings.length ? t.findings.map((f) => `${f.detector} x${f.count} in ${f.part}`).join(', ') : 'none'} (scan ${t.scan_ms} ms)`,
+    ...(t.unscanned.length ? [`not scanned: ${t.unscanned.join(', ')}`] : []),
+    formatDecisions(t.recipients),
+    '',
+    'trace:',
+    ...t.recipients.map((r) => `  ${r.address}: ${r.trace.map((s) => (s.matched ? `${s.rule} MATCH` : `${s.rule} (no: ${s.failed})`)).join(' -> ')}`),
+  ].join('\n');
+}
+
+export function formatExplain(e: ExplainResult): string {
+  return [`${e.id}: ${e.decision}`, ...e.reasons.map((r) => `  - ${r}`)].join('\n');
+}
+
+export function formatKeys(keys: RecipientKeyInfo[]): string {
+  if (keys.length === 0) return 'no recipient keys';
+  return table(['ID', 'EMAIL', 'KIND', 'FINGERPRINT', 'EXPIRES'], keys.map((k) => [k.id, k.email, k.kind, k.fingerprint.slice(0, 16), k.not_after ?? 'never']));
+}
+
+export function formatReplay(r: ReplayResult): string {
+  return [
+    `last ${r.days} days: ${r.messages} messages, ${r.recipients} recipients; ${r.changed} would change protection`,
+    ...Object.entries(r.changes).map(([k, n]) => `  ${k}: ${n}`),
+    ...r.examples.map((x) => `  e.g. ${x.id} ${x.address}: ${x.from} -> ${x.to}`),
+  ].join('\n');
 }

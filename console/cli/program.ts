@@ -8,7 +8,9 @@ import { ROLES, STREAMS } from '../../shared/domain.js';
 import { ControlError } from '../../shared/errors.js';
 import { SEALPOST_VERSION } from '../../shared/version.js';
 import { ControlClient } from '../client.js';
-import { formatApps, formatAudit, formatDetail, formatDkim, formatQueue, formatStatus, formatTlsDomains, formatUsers } from './format.js';
+import { readFileSync } from 'node:fs';
+import type { PolicyRule } from '../../shared/domain.js';
+import { formatApps, formatAudit, formatDetail, formatDkim, formatExplain, formatKeys, formatPolicy, formatPolicyTest, formatQueue, formatReplay, formatStatus, formatTlsDomains, formatUsers } from './format.js';
 import { findSocket } from './socket-path.js';
 
 interface GlobalOpts {
@@ -28,6 +30,23 @@ export function parseAge(v: string): number {
   const m = /^(\d+)([smhd]?)$/.exec(v.trim());
   if (!m) throw new CliFailure(`--older-than: "${v}" is not an age such as 90s, 30m, 4h or 2d`, 2);
   return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+}
+
+function readFileOrFail(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new CliFailure(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 2);
+  }
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileOrFail(file).toString('utf8')) as unknown;
+  } catch (err) {
+    if (err instanceof CliFailure) throw err;
+    throw new CliFailure(`${file}: not valid JSON`, 2);
+  }
 }
 
 function out(text: string): void {
@@ -150,6 +169,97 @@ export function buildProgram(): Command {
     .description("recipient domains' TLS as learned from deliveries (STARTTLS, protocol, certificate, MTA-STS, DANE)")
     .option('--domain <domain>', 'one domain')
     .action(async (o: { domain?: string }) => show(await call('tls.domains', o.domain ? { domain: o.domain } : {}), formatTlsDomains));
+
+  const policy = program.command('policy').description('protection policy: ordered rules, DLP findings, versions');
+  policy.command('list').action(async () => show(await call('policy.list', {}), formatPolicy));
+  policy
+    .command('add <name>')
+    .description('add a rule before the default rule (or at --position)')
+    .requiredOption('--action <action>', 'tls | e2e | portal | quarantine | block')
+    .option('--when <json>', 'conditions as JSON, e.g. \'{"findings":["ssn"],"stream":"marketing"}\'')
+    .option('--findings <detectors>', 'comma-separated detectors (ssn,mbi,mrn,dob,icd10,npi,card,patient_contact,keyword) or "any"')
+    .option('--recipient-domain <glob>', 'recipient domain, * wildcards')
+    .option('--recipient <glob>', 'recipient address, * wildcards')
+    .option('--sender <glob>', 'envelope sender, * wildcards')
+    .option('--app <name>', 'sending application')
+    .option('--stream <stream>', 'transactional | marketing')
+    .option('--reason <text>', 'shown to the sender when the action is block')
+    .option('--position <n>', '1-based position in the ruleset', (v) => Number(v))
+    .action(async (ruleName: string, o: { action: string; when?: string; findings?: string; recipientDomain?: string; recipient?: string; sender?: string; app?: string; stream?: string; reason?: string; position?: number }) => {
+      let when: Record<string, unknown> = {};
+      if (o.when) {
+        try {
+          when = JSON.parse(o.when) as Record<string, unknown>;
+        } catch {
+          throw new CliFailure('--when: not valid JSON', 2);
+        }
+      }
+      if (o.findings) when.findings = o.findings === 'any' ? 'any' : o.findings.split(',').map((x) => x.trim());
+      if (o.recipientDomain) when.recipient_domain = o.recipientDomain;
+      if (o.recipient) when.recipient = o.recipient;
+      if (o.sender) when.sender = o.sender;
+      if (o.app) when.app = o.app;
+      if (o.stream) when.stream = o.stream;
+      const rule = { name: ruleName, when, action: o.action as PolicyRule['action'], ...(o.reason ? { reason: o.reason } : {}) };
+      show(await call('policy.add', { rule, ...(o.position ? { position: o.position } : {}) }), formatPolicy);
+    });
+  policy.command('remove <name>').action(async (ruleName: string) => show(await call('policy.remove', { name: ruleName }), formatPolicy));
+  policy
+    .command('set <file>')
+    .description('replace the whole ruleset with the JSON array in FILE (validated; a new version)')
+    .requiredOption('--comment <text>', 'why (kept with the version and audited)')
+    .action(async (file: string, o: { comment: string }) => show(await call('policy.set', { rules: readJson(file) as PolicyRule[], comment: o.comment }), formatPolicy));
+  policy
+    .command('test <file>')
+    .description('run FILE.eml through the detectors and rules without sending it')
+    .option('--to <addresses>', 'comma-separated recipients (default: To and Cc of the message)')
+    .option('--app <name>', 'as if sent by this application')
+    .option('--stream <stream>', 'transactional | marketing')
+    .action(async (file: string, o: { to?: string; app?: string; stream?: string }) =>
+      show(
+        await call('policy.test', {
+          eml_base64: readFileOrFail(file).toString('base64'),
+          ...(o.to ? { recipients: o.to.split(',').map((x) => x.trim()) } : {}),
+          ...(o.app ? { app: o.app } : {}),
+          ...(o.stream ? { stream: o.stream as 'transactional' | 'marketing' } : {}),
+        }),
+        formatPolicyTest,
+      ),
+    );
+  policy
+    .command('replay')
+    .description('how a candidate ruleset (FILE, default: the active one) would have decided recent traffic')
+    .option('--file <file>', 'candidate ruleset (JSON array)')
+    .option('--days <n>', 'how far back', (v) => Number(v), 30)
+    .action(async (o: { file?: string; days: number }) => show(await call('policy.replay', { ...(o.file ? { rules: readJson(o.file) as PolicyRule[] } : {}), days: o.days }), formatReplay));
+
+  program
+    .command('message')
+    .description('one message')
+    .command('explain <id>')
+    .description('why the message was protected the way it was: rules, detectors, attempts')
+    .action(async (id: string) => show(await call('message.explain', { id }), formatExplain));
+
+  const keys = program.command('keys').description('recipient OpenPGP keys and S/MIME certificates');
+  keys
+    .command('import <file>')
+    .option('--email <address>', 'only for this address (default: every address the key names)')
+    .action(async (file: string, o: { email?: string }) => show(await call('keys.import', { material: readFileOrFail(file).toString('utf8'), ...(o.email ? { email: o.email } : {}) }), formatKeys));
+  keys.command('list').action(async () => show(await call('keys.list', {}), formatKeys));
+  keys.command('remove <id>').action(async (id: string) => show(await call('keys.remove', { id }), (r) => `key ${r.removed} removed`));
+
+  program
+    .command('dlp')
+    .description('data loss prevention')
+    .command('keywords')
+    .description('the dictionary of diagnoses and drugs; without options, list it')
+    .option('--add <terms>', 'comma-separated terms to add')
+    .option('--remove <terms>', 'comma-separated terms to remove')
+    .action(async (o: { add?: string; remove?: string }) => {
+      const split = (v?: string) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : []);
+      const result = o.add || o.remove ? await call('dlp.keywords.edit', { add: split(o.add), remove: split(o.remove) }) : await call('dlp.keywords', {});
+      show(result, (r) => r.join('\n'));
+    });
 
   const audit = program.command('audit').description('the tamper-evident audit log');
   audit.command('verify').action(async () => {

@@ -60,6 +60,11 @@ export const configSchema = z
       .object({
         listen: hostPort.default('127.0.0.1:8443'),
         public_url: z.string().url('must be an https URL').refine((u) => u.startsWith('https://'), 'must be an https URL').default('https://127.0.0.1:8443'),
+        /** Days a portal message stays readable; then its key is destroyed and the link answers 410. */
+        expiry_days: z.number().min(0.001).max(365).default(30),
+        /** PEM paths for the portal's HTTPS; empty = the SMTP certificate (smtp.tls_cert, or the generated one). */
+        tls_cert: z.string().default(''),
+        tls_key: z.string().default(''),
       })
       .strict()
       .prefault({}),
@@ -114,6 +119,30 @@ export const configSchema = z
           .object({ ca_file: z.string().default('') })
           .strict()
           .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    dlp: z
+      .object({
+        /** A scan that takes longer than this holds the message for review. */
+        budget_ms: z.number().int().min(10).max(60_000).default(2000),
+        /** Regular expressions (case-insensitive) for the practice's medical record numbers. */
+        mrn_patterns: z
+          .array(
+            z
+              .string()
+              .min(1)
+              .max(300)
+              .refine((p) => {
+                try {
+                  new RegExp(p, 'gi');
+                  return true;
+                } catch {
+                  return false;
+                }
+              }, 'not a valid regular expression'),
+          )
+          .optional(),
       })
       .strict()
       .prefault({}),

@@ -21,6 +21,9 @@ import { newQueueId, type MessageKind, type QueueStore } from '../queue/store.js
 import type { GroupCommitter, UnitContext } from '../store/committer.js';
 import type { Db } from '../store/db.js';
 import type { Vault } from '../store/vault.js';
+import { pgpMime, smimeEnvelope } from '../protect/encrypt.js';
+import type { KeyStore } from '../protect/keys.js';
+import { buildNotice, senderNameOf, type PortalItems } from '../protect/portal-items.js';
 import type { DkimKeys } from './dkim.js';
 import { buildDsn, type DsnRecipient } from './dsn.js';
 import { StreamLimits, type Limit } from './limits.js';
@@ -39,11 +42,25 @@ interface Claimed {
   received_at: number;
   kind: MessageKind;
   original_id: string;
+  /** What policy requires: tls, e2e or portal. */
+  protection: 'tls' | 'e2e' | 'portal';
+}
+
+/** One recipient's outcome, with the transaction it came from and how it was protected. */
+interface RecipientOutcome {
+  result: RecipientResult;
+  host: string;
+  tls: TlsFacts;
+  /** tls, e2e-pgp, e2e-smime, portal */
+  via: string;
 }
 
 interface Planned {
   row: Claimed;
   result: RecipientResult;
+  host: string;
+  tls: TlsFacts;
+  via: string;
   state: string;
   next: number | null;
   dsn: 'failed' | 'delayed' | null;
@@ -52,17 +69,18 @@ interface Planned {
 const LEASE_MS = 10 * 60_000;
 const STREAMS: readonly Stream[] = ['transactional', 'marketing'];
 /** Headers an application may set for Sealpost; never passed on (CONTRACT.md). */
-const PRIVATE_HEADERS = ['x-sealpost-protect', 'x-sealpost-list'];
+const PRIVATE_HEADERS = ['x-sealpost-protect', 'x-sealpost-list', 'x-sealpost-notice-subject'];
 
-/** The message as it leaves: private headers removed; and the From: domain, for DKIM. */
-export function outgoingMessage(data: Buffer): { message: Buffer; fromDomain: string | null } {
+/** The message as it leaves: private headers removed; the From: domain, for DKIM; the notice subject the app chose. */
+export function outgoingMessage(data: Buffer): { message: Buffer; fromDomain: string | null; noticeSubject: string | null } {
   const { header, body } = splitMessage(data);
   const headers = new Headers(header);
+  const noticeSubject = headers.getFirst('x-sealpost-notice-subject').replace(/^x-sealpost-notice-subject:\s*/i, '').replace(/[\r\n\t]+/g, ' ').trim().slice(0, 120) || null;
   for (const h of PRIVATE_HEADERS) headers.remove(h);
   const from = headers.getFirst('from');
   const first = addressparser(from.replace(/^from:/i, '')).find((a) => 'address' in a && a.address) as { address?: string } | undefined;
   const at = first?.address?.lastIndexOf('@') ?? -1;
-  return { message: Buffer.concat([headers.build(), body]), fromDomain: at > 0 ? first!.address!.slice(at + 1).toLowerCase() : null };
+  return { message: Buffer.concat([headers.build(), body]), fromDomain: at > 0 ? first!.address!.slice(at + 1).toLowerCase() : null, noticeSubject };
 }
 
 export function stripPrivateHeaders(data: Buffer): Buffer {
@@ -79,6 +97,8 @@ export interface DeliveryDeps {
   router: Router;
   dkim: DkimKeys;
   tlsRecord: TlsRecord;
+  keys: KeyStore;
+  portal: PortalItems;
 }
 
 export class DeliveryWorker {
@@ -168,7 +188,7 @@ export class DeliveryWorker {
     this.claimStatements ??= {
       // one index range per state (recipients_stream_due), each already in next_attempt_at order
       select: this.deps.db.prepare(
-        `SELECT r.id, r.message_id, r.address, r.domain, r.attempts, r.delay_notified, r.next_attempt_at, m.sender, m.received_at, m.kind, m.message_id AS original_id
+        `SELECT r.id, r.message_id, r.address, r.domain, r.attempts, r.delay_notified, r.next_attempt_at, m.sender, m.received_at, m.kind, m.message_id AS original_id, r.protection
            FROM recipients r JOIN messages m ON m.id = r.message_id
           WHERE r.stream = ? AND r.state = ? AND r.next_attempt_at <= ?
             AND r.domain NOT IN (SELECT value FROM json_each(?))
@@ -184,7 +204,8 @@ export class DeliveryWorker {
       .slice(0, want);
     const groups = new Map<string, Claimed[]>();
     for (const r of rows) {
-      const key = `${r.message_id}\0${r.domain}`;
+      // TLS recipients of one domain share a transaction; e2e and portal are per recipient
+      const key = `${r.message_id}\0${r.domain}\0${r.protection === 'tls' ? '' : r.address}`;
       const g = groups.get(key);
       if (g) g.push(r);
       else groups.set(key, [r]);
@@ -203,21 +224,17 @@ export class DeliveryWorker {
     return picked;
   }
 
-  /** The bytes that leave: private headers removed, DKIM-signed for the From: domain when we hold its key. */
-  private async outgoing(first: Claimed, sealed: Buffer): Promise<Buffer> {
-    const { message, fromDomain } = outgoingMessage(this.deps.vault.open(sealed, first.message_id));
-    return fromDomain ? this.deps.dkim.sign(message, fromDomain) : message;
-  }
-
   private async deliverGroup(stream: Stream, group: Claimed[]): Promise<void> {
     const first = group[0]!;
     const settings = this.deps.config.delivery[stream];
     const route = await this.deps.router.route(first.domain);
+    const none: TlsFacts = { version: null, cipher: null, verified: null, certValid: null };
     let outcome: DeliveryResult;
+    const perRecipient = new Map<number, RecipientOutcome>();
     if (route.kind !== 'hosts') {
       outcome = {
         host: '-',
-        tls: { version: null, cipher: null, verified: null, certValid: null },
+        tls: none,
         starttls: null,
         tlsFailure: route.kind === 'defer' ? (route.tlsFailure ?? null) : null,
         results: group.map((g) => ({ address: g.address, code: null, response: route.reason, outcome: route.kind === 'bounce' ? 'bounced' : 'deferred' })),
@@ -225,19 +242,83 @@ export class DeliveryWorker {
     } else {
       const sealed = this.deps.queue.sealedBody(first.message_id);
       if (!sealed) {
-        outcome = { host: '-', tls: { version: null, cipher: null, verified: null, certValid: null }, starttls: null, tlsFailure: null, results: group.map((g) => ({ address: g.address, code: null, response: 'message body missing', outcome: 'held' })) };
+        outcome = { host: '-', tls: none, starttls: null, tlsFailure: null, results: group.map((g) => ({ address: g.address, code: null, response: 'message body missing', outcome: 'held' })) };
       } else {
-        const message = await this.outgoing(first, sealed);
-        outcome = await this.tryHosts(route, first, group, message, settings);
+        const out = outgoingMessage(this.deps.vault.open(sealed, first.message_id));
+        if (first.protection === 'tls' || first.kind !== 'mail') {
+          const signed = out.fromDomain ? await this.deps.dkim.sign(out.message, out.fromDomain) : out.message;
+          outcome = await this.tryHosts(route, first.sender, group, signed, settings, first.kind === 'mail');
+          // the MX cannot do TLS: the fallback chain (PGP, S/MIME, portal), never clear text
+          if (first.kind === 'mail' && outcome.tlsFailure === 'starttls-not-supported') {
+            for (const g of group) perRecipient.set(g.id, await this.secureDelivery(route, g, out, settings, 'e2e', 'no STARTTLS at the MX'));
+          }
+        } else {
+          outcome = { host: '-', tls: none, starttls: null, tlsFailure: null, results: [] };
+          perRecipient.set(first.id, await this.secureDelivery(route, first, out, settings, first.protection, null));
+        }
       }
     }
-    const planned = this.plan(group, outcome.results);
-    const dsns = await this.buildDsns(planned, outcome.host);
+    const planned = this.plan(group, outcome, perRecipient);
+    const dsns = await this.buildDsns(planned);
     const queuedDsn = await this.deps.committer.submit((ctx) => this.apply(planned, outcome, route, dsns, ctx));
     if (queuedDsn) this.kick();
   }
 
-  private async tryHosts(route: Extract<Route, { kind: 'hosts' }>, first: Claimed, group: Claimed[], message: Buffer, settings: Config['delivery']['transactional']): Promise<DeliveryResult> {
+  /**
+   * End-to-end or portal delivery of one recipient: PGP/MIME to a PGP key, else S/MIME to a
+   * certificate, else (or when encryption fails) a portal item and its content-free notice.
+   * Encrypted mail and notices may use a server without TLS; content in clear never does.
+   */
+  private async secureDelivery(
+    route: Extract<Route, { kind: 'hosts' }>,
+    row: Claimed,
+    out: ReturnType<typeof outgoingMessage>,
+    settings: Config['delivery']['transactional'],
+    want: 'e2e' | 'portal',
+    why: string | null,
+  ): Promise<RecipientOutcome> {
+    let message: Buffer | null = null;
+    let via = 'portal';
+    if (want === 'e2e') {
+      try {
+        const keys = await this.deps.keys.lookup(row.address);
+        if (keys.pgp) {
+          message = await pgpMime(out.message, keys.pgp);
+          via = 'e2e-pgp';
+        } else if (keys.smime) {
+          message = await smimeEnvelope(out.message, keys.smime.pem);
+          via = 'e2e-smime';
+        }
+      } catch (err) {
+        this.deps.log.warn({ id: row.message_id, rcpt: row.id, err: (err as Error).message }, 'encryption failed: falling back to the portal');
+        message = null;
+      }
+    }
+    if (!message) {
+      via = 'portal';
+      const sender = senderNameOf(out.message);
+      const item = await this.deps.committer.submit((ctx) =>
+        this.deps.portal.ensure({ recipientId: row.id, messageId: row.message_id, address: row.address, senderName: sender.name }, out.message, ctx),
+      );
+      message = await buildNotice({
+        fromLine: sender.fromLine,
+        to: row.address,
+        senderName: sender.name,
+        practiceName: this.deps.config.name,
+        safeSubject: out.noticeSubject,
+        link: `${this.deps.config.portal.public_url.replace(/\/$/, '')}/m/${item.token}`,
+        expiresAt: item.expiresAt,
+        hostname: this.deps.config.hostname,
+      });
+    }
+    const signed = out.fromDomain ? await this.deps.dkim.sign(message, out.fromDomain) : message;
+    const r = await this.tryHosts(route, row.sender, [row], signed, settings, false);
+    const result = r.results[0]!;
+    if (why) result.response = `${why}; sent as ${via}: ${result.response}`.slice(0, 500);
+    return { result, host: r.host, tls: r.tls, via };
+  }
+
+  private async tryHosts(route: Extract<Route, { kind: 'hosts' }>, sender: string, group: Claimed[], message: Buffer, settings: Config['delivery']['transactional'], requireTls: boolean): Promise<DeliveryResult> {
     let last: DeliveryResult | null = null;
     for (const target of route.hosts) {
       last = await this.transport.deliver(
@@ -250,9 +331,9 @@ export class DeliveryWorker {
           ...(this.ca ? { ca: this.ca } : {}),
           timeoutMs: 30_000,
           check: target.check,
-          requireTls: first.kind === 'mail',
+          requireTls,
         },
-        { from: first.sender, to: group.map((g) => g.address) },
+        { from: sender, to: group.map((g) => g.address) },
         message,
       );
       // the next MX only when this one could not take the transaction at all
@@ -261,11 +342,14 @@ export class DeliveryWorker {
     return last!;
   }
 
-  private plan(group: Claimed[], results: RecipientResult[]): Planned[] {
+  private plan(group: Claimed[], outcome: DeliveryResult, perRecipient: Map<number, RecipientOutcome>): Planned[] {
     const now = Date.now();
     return group.map((row) => {
-      const result = results.find((x) => x.address === row.address) ?? { address: row.address, code: null, response: 'no result', outcome: 'deferred' as const };
+      const own = perRecipient.get(row.id);
+      const result = own?.result ?? outcome.results.find((x) => x.address === row.address) ?? { address: row.address, code: null, response: 'no result', outcome: 'deferred' as const };
+      const via = own?.via ?? (row.kind === 'mail' ? 'tls' : row.kind);
       let state: string = result.outcome;
+      if (state === 'delivered' && via === 'portal') state = 'portal';
       let next: number | null = null;
       let dsn: Planned['dsn'] = null;
       if (result.outcome === 'deferred') {
@@ -275,11 +359,11 @@ export class DeliveryWorker {
       const notifiable = row.kind === 'mail' && row.sender !== '';
       if (notifiable && (state === 'bounced' || state === 'expired')) dsn = 'failed';
       else if (notifiable && state === 'deferred' && this.delayNoticeMs > 0 && !row.delay_notified && now - row.received_at >= this.delayNoticeMs) dsn = 'delayed';
-      return { row, result, state, next, dsn };
+      return { row, result, host: own?.host ?? outcome.host, tls: own?.tls ?? outcome.tls, via, state, next, dsn };
     });
   }
 
-  private async buildDsns(planned: Planned[], host: string): Promise<Map<string, { raw: Buffer; messageId: string }>> {
+  private async buildDsns(planned: Planned[]): Promise<Map<string, { raw: Buffer; messageId: string }>> {
     const out = new Map<string, { raw: Buffer; messageId: string }>();
     for (const action of ['failed', 'delayed'] as const) {
       const items = planned.filter((p) => p.dsn === action);
@@ -290,7 +374,7 @@ export class DeliveryWorker {
         action,
         diagnostic: p.result.response,
         code: p.result.code,
-        remoteMta: host === '-' ? null : host,
+        remoteMta: p.host === '-' ? null : p.host,
         lastAttemptAt: Date.now(),
       }));
       out.set(
@@ -318,7 +402,7 @@ export class DeliveryWorker {
       attempt: this.deps.db.prepare('INSERT INTO attempts (recipient_id, at, host, tls_version, tls_cipher, tls_verified, code, response, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       update: this.deps.db.prepare(
         // only rows still leased to us: an operator may have deleted one meanwhile
-        "UPDATE recipients SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, hold_reason = ?, lease_until = NULL, updated_at = ?, delay_notified = delay_notified OR ? WHERE id = ? AND state = 'active'",
+        "UPDATE recipients SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, hold_reason = ?, lease_until = NULL, updated_at = ?, delay_notified = delay_notified OR ?, delivered_as = coalesce(?, delivered_as) WHERE id = ? AND state = 'active'",
       ),
     };
     return this.cached;
@@ -328,25 +412,25 @@ export class DeliveryWorker {
   private apply(planned: Planned[], outcome: DeliveryResult, route: Route, dsns: Map<string, { raw: Buffer; messageId: string }>, ctx: UnitContext): boolean {
     const now = Date.now();
     const { attempt, update } = this.statements();
-    const { host, tls } = outcome;
     const first = planned[0]!.row;
     const applied = new Set<string>();
     for (const p of planned) {
-      const r = p.result;
-      const changed = update.run(p.state, p.next, r.outcome === 'delivered' ? null : r.response, r.outcome === 'held' ? r.response : null, now, p.dsn === 'delayed' ? 1 : 0, p.row.id).changes;
+      const { result: r, host, tls } = p;
+      const final = r.outcome === 'delivered';
+      const changed = update.run(p.state, p.next, final ? null : r.response, r.outcome === 'held' ? r.response : null, now, p.dsn === 'delayed' ? 1 : 0, final ? p.via : null, p.row.id).changes;
       if (changed === 0) continue;
       if (p.dsn) applied.add(p.dsn);
       attempt.run(p.row.id, now, host, tls.version, tls.cipher, tls.verified, r.code, r.response, r.outcome);
       // one line per recipient and attempt, like Postfix's status= lines; identifiers, not addresses
-      this.deps.log.info({ id: p.row.message_id, rcpt: p.row.id, state: p.state, host, code: r.code, tls: tls.version, verified: tls.verified }, 'delivery');
+      this.deps.log.info({ id: p.row.message_id, rcpt: p.row.id, state: p.state, via: p.via, host, code: r.code, tls: tls.version, verified: tls.verified }, 'delivery');
       ctx.audit({
         actor: 'delivery',
         action: `delivery.${p.state}`,
         subject: p.row.message_id,
-        detail: { recipient: p.row.id, host, tls_version: tls.version, tls_verified: tls.verified, tls_failure: outcome.tlsFailure, code: r.code, attempt: p.row.attempts + 1 },
+        detail: { recipient: p.row.id, via: p.via, host, tls_version: tls.version, tls_verified: tls.verified, tls_failure: outcome.tlsFailure, code: r.code, attempt: p.row.attempts + 1 },
       });
     }
-    this.observeTls(first.domain, outcome, route, tls, ctx);
+    if (outcome.host !== '-' || outcome.tlsFailure) this.observeTls(first.domain, outcome, route, outcome.tls, ctx);
     let queued = false;
     for (const [action, dsn] of dsns) {
       if (!applied.has(action)) continue;

@@ -19,6 +19,7 @@ export const INTAKE_REPLIES = {
   FROM_MISSING: [550, '5.6.0 A From header with an address is required'],
   MESSAGE_TOO_BIG: [552, '5.3.4 Message size exceeds fixed limit'],
   STORAGE_FULL: [452, '4.3.1 Insufficient system storage'],
+  POLICY_BLOCK: [550, '5.7.1 Message refused by policy'],
   LOCAL_ERROR: [451, '4.3.0 Local error in processing'],
   SHUTTING_DOWN: [421, '4.3.2 Service shutting down'],
 } as const satisfies Record<string, readonly [number, string]>;
@@ -28,9 +29,11 @@ export type IntakeReplyCode = keyof typeof INTAKE_REPLIES;
 /** An Error that smtp-server turns into the reply (err.responseCode + message). */
 export class IntakeReject extends Error {
   readonly responseCode: number;
-  constructor(readonly code: IntakeReplyCode, ref?: string) {
+  /** `detail`: an administrator-written reason (policy), never message content. */
+  constructor(readonly code: IntakeReplyCode, ref?: string, detail?: string) {
     const [status, text] = INTAKE_REPLIES[code];
-    super(ref ? `${text} (ref ${ref})` : text);
+    const body = detail ? `${text}: ${detail.replace(/[\r\n]+/g, ' ')}` : text;
+    super(ref ? `${body} (ref ${ref})` : body);
     this.responseCode = status;
     this.name = 'IntakeReject';
   }

@@ -21,12 +21,14 @@ import type { TlsIdentity } from '../tls/certificate.js';
 import { newQueueId, type QueueStore } from '../queue/store.js';
 import { FailureWindow } from './auth-limits.js';
 import { prepareMessage } from './message.js';
+import type { ProtectionEngine } from '../protect/engine.js';
 import { IntakeReject, type IntakeReplyCode } from './replies.js';
 
 export interface IntakeDeps {
   config: Config;
   log: Log;
   apps: AppRegistry;
+  protection: ProtectionEngine;
   queue: QueueStore;
   committer: GroupCommitter;
   vault: Vault;
@@ -273,8 +275,20 @@ export class SmtpIntake {
       bareNewline: config.smtp.bare_newline,
       senderAllowed: (a) => senderAllowed(user.from, a),
     });
-    const sealed = vault.seal(prepared.data, id);
     const mailFrom = session.envelope.mailFrom;
+    const decision = await this.deps.protection.decide(prepared.data, { sender: mailFrom ? mailFrom.address : '', app: user.app, stream: user.stream, recipients });
+    if (decision.blocked) {
+      const ref = randomBytes(6).toString('hex');
+      await committer.audit({
+        actor: `app:${user.app}`,
+        action: 'policy.blocked',
+        subject: null,
+        detail: { ref, rule: decision.blocked.rule, recipients: recipients.length, findings: decision.facts.findings, subject_findings: decision.facts.subjectFindings },
+      });
+      this.deps.log.info({ ref, app: user.app, rule: decision.blocked.rule }, 'refused by policy');
+      throw new IntakeReject('POLICY_BLOCK', ref, decision.blocked.reason);
+    }
+    const sealed = vault.seal(prepared.data, id);
     await committer.submit((ctx) =>
       queue.insertUnit(
         {
@@ -287,6 +301,7 @@ export class SmtpIntake {
           messageId: prepared.messageId,
           clientIp: session.remoteAddress,
           sealed,
+          decision,
         },
         ctx,
       ),

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { messageStateOf, type AttemptInfo, type MessageState, type QueueDetail, type QueueEntry, type RecipientInfo, type RecipientState, type Stream } from '../../shared/domain.js';
 import { ControlError } from '../../shared/errors.js';
+import type { Decision } from '../protect/engine.js';
 import type { GroupCommitter, UnitContext } from '../store/committer.js';
 import type { Db } from '../store/db.js';
 
@@ -37,6 +38,8 @@ export interface NewMessage {
   sealed: Buffer;
   /** 'mail' from an app; 'dsn' and 'notice' are Sealpost's own content-free messages. */
   kind?: MessageKind;
+  /** The protection decision (absent for Sealpost's own messages: TLS, opportunistic for content-free kinds). */
+  decision?: Decision;
 }
 
 export type MessageKind = 'mail' | 'dsn' | 'notice';
@@ -75,6 +78,7 @@ export class QueueStore {
   private readonly insertMessage;
   private readonly insertBody;
   private readonly insertRecipient;
+  private readonly insertDecision;
 
   constructor(
     private readonly db: Db,
@@ -84,11 +88,12 @@ export class QueueStore {
       'INSERT INTO messages (id, received_at, app, stream, sender, size, message_id, client_ip, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.insertBody = db.prepare('INSERT INTO bodies (message_id, sealed) VALUES (?, ?)');
+    this.insertDecision = db.prepare('INSERT INTO decisions (message_id, policy_version, facts, findings, unscanned, scan_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.selectBody = db.prepare('SELECT sealed FROM bodies WHERE message_id = ?');
     this.selectOpen = db.prepare("SELECT 1 FROM recipients WHERE message_id = ? AND state IN ('queued','deferred','held','active')");
     this.deleteBody = db.prepare('DELETE FROM bodies WHERE message_id = ?');
     this.insertRecipient = db.prepare(
-      "INSERT INTO recipients (message_id, address, domain, state, next_attempt_at, updated_at, stream) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+      "INSERT INTO recipients (message_id, address, domain, state, next_attempt_at, updated_at, stream, protection, protection_rule, protection_trace, hold_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
   }
 
@@ -97,12 +102,43 @@ export class QueueStore {
     const now = Date.now();
     this.insertMessage.run(m.id, now, m.app, m.stream, m.sender, m.size, m.messageId, m.clientIp, m.kind ?? 'mail');
     this.insertBody.run(m.id, m.sealed);
-    for (const r of m.recipients) this.insertRecipient.run(m.id, r, r.slice(r.lastIndexOf('@') + 1).toLowerCase(), now, now, m.stream);
+    const d = m.decision;
+    m.recipients.forEach((r, i) => {
+      const disp = d?.dispositions[i];
+      const hold = d?.scan.overBudget ? 'dlp: scan exceeded its time budget; review and release' : disp?.action === 'quarantine' ? `quarantine: rule ${disp.rule}` : null;
+      const protection = disp && disp.action !== 'quarantine' && disp.action !== 'block' ? disp.action : 'tls';
+      this.insertRecipient.run(m.id, r, r.slice(r.lastIndexOf('@') + 1).toLowerCase(), hold ? 'held' : 'queued', now, now, m.stream, disp?.action === 'quarantine' ? 'quarantine' : protection, disp ? disp.rule + (disp.raisedBy ? ` (raised by ${disp.raisedBy})` : '') : null, disp ? JSON.stringify(disp.trace) : null, hold);
+    });
+    if (d) {
+      this.insertDecision.run(
+        m.id,
+        d.policyVersion,
+        JSON.stringify({ message: d.facts, recipients: d.recipientFacts }),
+        JSON.stringify(d.scan.findings),
+        JSON.stringify(d.scan.unscanned),
+        Math.round(d.scan.ms * 10) / 10,
+        now,
+      );
+    }
     ctx.audit({
       actor: m.kind && m.kind !== 'mail' ? 'delivery' : `app:${m.app}`,
       action: m.kind && m.kind !== 'mail' ? `${m.kind}.queued` : 'intake.accepted',
       subject: m.id,
-      detail: { recipients: m.recipients.length, size: m.size, stream: m.stream, client_ip: m.clientIp, message_id: m.messageId },
+      detail: {
+        recipients: m.recipients.length,
+        size: m.size,
+        stream: m.stream,
+        client_ip: m.clientIp,
+        message_id: m.messageId,
+        ...(d
+          ? {
+              policy_version: d.policyVersion,
+              protection: d.dispositions.map((x) => x.action),
+              findings: Object.fromEntries(Object.entries(d.facts.findings)),
+              ...(d.scan.overBudget ? { held: 'dlp-budget' } : {}),
+            }
+          : {}),
+      },
     });
   }
 
@@ -241,7 +277,8 @@ export class QueueStore {
   }
 
   release(actor: string, id: string, reason: string): Promise<QueueDetail> {
-    return this.transition(actor, id, 'queue.release', ['held'], "state = 'queued', hold_reason = NULL, next_attempt_at = ?", [Date.now()], { reason });
+    // a quarantined recipient released after review goes out under the default chain (TLS, else PGP / S/MIME / portal)
+    return this.transition(actor, id, 'queue.release', ['held'], "state = 'queued', hold_reason = NULL, next_attempt_at = ?, protection = CASE protection WHEN 'quarantine' THEN 'tls' ELSE protection END", [Date.now()], { reason });
   }
 
   retry(actor: string, id: string): Promise<QueueDetail> {

@@ -129,4 +129,60 @@ export const MIGRATIONS: readonly string[] = [
     fetched_at INTEGER NOT NULL
   ) STRICT;
   `,
+  // 4: protection: policy versions, decisions, recipient keys, portal items, DLP dictionary
+  `
+  CREATE TABLE policies (
+    version INTEGER PRIMARY KEY,
+    rules TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    comment TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE decisions (
+    message_id TEXT PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+    policy_version INTEGER NOT NULL,
+    facts TEXT NOT NULL,
+    findings TEXT NOT NULL,
+    unscanned TEXT NOT NULL,
+    scan_ms REAL NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX decisions_created ON decisions(created_at);
+
+  ALTER TABLE recipients ADD COLUMN protection TEXT NOT NULL DEFAULT 'tls';
+  ALTER TABLE recipients ADD COLUMN protection_rule TEXT;
+  ALTER TABLE recipients ADD COLUMN protection_trace TEXT;
+  ALTER TABLE recipients ADD COLUMN delivered_as TEXT;
+
+  CREATE TABLE recipient_keys (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL COLLATE NOCASE,
+    kind TEXT NOT NULL CHECK (kind IN ('pgp','smime')),
+    fingerprint TEXT NOT NULL,
+    material TEXT NOT NULL,
+    not_after INTEGER,
+    created_at INTEGER NOT NULL,
+    UNIQUE (email, fingerprint)
+  ) STRICT;
+  CREATE INDEX recipient_keys_email ON recipient_keys(email);
+
+  CREATE TABLE portal_items (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    message_id TEXT NOT NULL,
+    recipient_id INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    sender_name TEXT NOT NULL,
+    sealed BLOB,
+    token_sealed BLOB,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    opened_at INTEGER,
+    state TEXT NOT NULL CHECK (state IN ('active','expired','recalled'))
+  ) STRICT;
+  CREATE INDEX portal_items_recipient ON portal_items(recipient_id);
+
+  CREATE TABLE dlp_keywords (term TEXT PRIMARY KEY COLLATE NOCASE, added_at INTEGER NOT NULL) STRICT;
+  `,
 ];

@@ -26,7 +26,7 @@ describe('control API and CLI', () => {
   it('status --json has queue depth and listeners', async () => {
     const s = await d.cliJson<StatusResult>(['status']);
     assert.equal(s.queue.depth, 1);
-    assert.deepEqual(s.listeners.map((l) => l.name).sort(), ['control', 'submission', 'submission_tls']);
+    assert.deepEqual(s.listeners.map((l) => l.name).sort(), ['control', 'portal', 'submission', 'submission_tls']);
     assert.equal(s.sqlite.synchronous, 2);
     assert.equal(s.sqlite.journal_mode, 'wal');
   });

@@ -129,11 +129,16 @@ describe('delivery', () => {
     assert.deepEqual(await dkimVerify(got, records), [true, true]);
   });
 
-  it('never sends in clear to a server without STARTTLS: the recipient is held', async () => {
+  it('never sends content in clear to a server without STARTTLS: it gets a portal notice instead', async () => {
     const id = await send('patient@plain.test');
-    const held = await settled(id, 'held');
-    assert.match(held.recipient_rows[0]!.hold_reason ?? '', /starttls-not-supported/);
-    assert.equal(plainSink.received.length, 0, 'no message reached the cleartext server');
+    const done = await settled(id, 'portal');
+    assert.match(done.recipient_rows[0]!.history.at(-1)!.response, /no STARTTLS at the MX; sent as portal/);
+    assert.equal(plainSink.received.length, 1);
+    const notice = plainSink.received[0]!;
+    assert.equal(notice.secure, false, 'the notice went without TLS: it carries no content');
+    assert.doesNotMatch(notice.data.toString(), /Your results are ready/);
+    assert.doesNotMatch(notice.data.toString(), /Subject: Results/);
+    assert.match(notice.data.toString(), /https:\/\/127\.0\.0\.1:8443\/m\/[A-Za-z0-9_-]{40,}/);
     const tls = await d.cliJson<TlsDomainRecord[]>(['tls', '--domain', 'plain.test']);
     assert.equal(tls[0]?.starttls, false);
     assert.equal(tls[0]?.last_result, 'starttls-not-supported');

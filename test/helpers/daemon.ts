@@ -14,6 +14,7 @@ export const BIN = join(ROOT, 'dist/console/bin.js');
 export interface Listeners {
   submission: number;
   submission_tls: number;
+  portal: number;
 }
 
 export type LogRecord = { msg?: string; level?: number } & Record<string, unknown>;
@@ -31,7 +32,7 @@ export class TestDaemon {
   readonly configPath: string;
   readonly socket: string;
   child: ChildProcess | null = null;
-  ports: Listeners = { submission: 0, submission_tls: 0 };
+  ports: Listeners = { submission: 0, submission_tls: 0, portal: 0 };
   stderr = '';
   /** The daemon's log records (pino JSON lines) since the last start. */
   readonly records: LogRecord[] = [];
@@ -95,7 +96,7 @@ export class TestDaemon {
       child.once('exit', onExit);
       void this.waitForLog((r) => r.msg === 'ready' && Array.isArray(r.listeners)).then((rec) => {
         for (const l of rec.listeners as Array<{ name: string; address: string }>) {
-          if (l.name === 'submission' || l.name === 'submission_tls') this.ports[l.name] = Number(l.address.split(':').pop());
+          if (l.name === 'submission' || l.name === 'submission_tls' || l.name === 'portal') this.ports[l.name] = Number(l.address.split(':').pop());
         }
         child.off('exit', onExit);
         res();

@@ -11,6 +11,9 @@ import type { AuditChain } from '../../audit/chain.js';
 import type { Config } from '../../config/schema.js';
 import type { DkimKeys } from '../../delivery/dkim.js';
 import type { TlsRecord } from '../../delivery/tls-record.js';
+import type { ProtectionEngine } from '../../protect/engine.js';
+import { explainMessage } from '../../protect/explain.js';
+import type { KeyStore } from '../../protect/keys.js';
 import type { QueueStore } from '../../queue/store.js';
 import type { Db } from '../../store/db.js';
 import type { UserRegistry } from '../../users/registry.js';
@@ -29,6 +32,8 @@ export interface HandlerDeps {
   chain: AuditChain;
   dkim: DkimKeys;
   tlsRecord: TlsRecord;
+  keys: KeyStore;
+  protection: ProtectionEngine;
   commitStats: () => { batches: number; units: number };
   listeners: () => Listener[];
 }
@@ -141,6 +146,63 @@ export function createHandlers(d: HandlerDeps): Handlers {
     'tls.domains': async (p) => {
       const q = parse(z.object({ domain: z.string().min(1).max(253).optional() }).strict(), p);
       return d.tlsRecord.list(q.domain);
+    },
+    'policy.list': async (p) => {
+      parse(none, p);
+      return { ...d.protection.policy(), history: d.protection.history() };
+    },
+    'policy.set': async (p, who) => {
+      const q = parse(z.object({ rules: z.array(z.unknown()), comment: z.string().trim().min(3, 'a comment of at least 3 characters is required').max(300) }).strict(), p);
+      return d.protection.set(q.rules, actor(who), q.comment);
+    },
+    'policy.add': async (p, who) => {
+      const q = parse(z.object({ rule: z.unknown(), position: z.number().int().min(1).max(1000).optional() }).strict(), p);
+      return d.protection.addRule(q.rule, q.position, actor(who));
+    },
+    'policy.remove': async (p, who) => d.protection.removeRule(parse(name, p).name, actor(who)),
+    'policy.test': async (p) => {
+      const q = parse(
+        z
+          .object({
+            eml_base64: z.string().min(1).max(1_000_000),
+            recipients: z.array(z.string().email()).max(1000).optional(),
+            app: z.string().min(1).max(64).optional(),
+            sender: z.string().max(320).optional(),
+            stream: z.enum(STREAMS as unknown as [string, ...string[]]).optional(),
+          })
+          .strict(),
+        p,
+      );
+      const raw = Buffer.from(q.eml_base64, 'base64');
+      return d.protection.test(Buffer.from(raw.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1'), {
+        ...(q.recipients ? { recipients: q.recipients } : {}),
+        ...(q.app ? { app: q.app } : {}),
+        ...(q.sender ? { sender: q.sender } : {}),
+        ...(q.stream ? { stream: q.stream as 'transactional' | 'marketing' } : {}),
+      });
+    },
+    'policy.replay': async (p) => {
+      const q = parse(z.object({ rules: z.array(z.unknown()).optional(), days: z.number().min(0.001).max(3650).optional() }).strict(), p);
+      return d.protection.replay(q.rules ?? d.protection.policy().rules, q.days ?? 30);
+    },
+    'message.explain': async (p) => explainMessage(d.db, d.queue, parse(id, p).id),
+    'keys.import': async (p, who) => {
+      const q = parse(z.object({ material: z.string().min(1).max(200_000), email: z.string().email().optional() }).strict(), p);
+      return d.keys.import(q.material, actor(who), q.email);
+    },
+    'keys.list': async (p) => {
+      parse(none, p);
+      return d.keys.list();
+    },
+    'keys.remove': async (p, who) => d.keys.remove(parse(z.object({ id: z.string().regex(/^K[0-9A-F]{11}$/, 'a key id') }).strict(), p).id, actor(who)),
+    'dlp.keywords': async (p) => {
+      parse(none, p);
+      return d.protection.keywords();
+    },
+    'dlp.keywords.edit': async (p, who) => {
+      const term = z.string().trim().min(3).max(80);
+      const q = parse(z.object({ add: z.array(term).max(10_000).optional(), remove: z.array(term).max(10_000).optional() }).strict(), p);
+      return d.protection.editKeywords(q.add ?? [], q.remove ?? [], actor(who));
     },
     'audit.verify': async (p) => {
       parse(none, p);
