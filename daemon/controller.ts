@@ -38,6 +38,7 @@ export class Controller {
   private control: ControlServer | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
   private portal: PortalServer | null = null;
+  private protection: ProtectionEngine | null = null;
   private readonly startedAt = Date.now();
 
   constructor(private readonly config: Config, private readonly log: Log) {}
@@ -67,7 +68,7 @@ export class Controller {
       dane: config.delivery.dane.enabled,
     });
     const keys = new KeyStore(db, committer);
-    const protection = new ProtectionEngine({ db, committer, keys, budgetMs: config.dlp.budget_ms, mrnPatterns: config.dlp.mrn_patterns });
+    const protection = (this.protection = new ProtectionEngine({ db, committer, keys, budgetMs: config.dlp.budget_ms, mrnPatterns: config.dlp.mrn_patterns, threads: config.dlp.scan_threads }));
     await protection.start();
     const portal = new PortalItems({ db, vault, expiryDays: config.portal.expiry_days });
     this.expiryTimer = setInterval(() => void committer.submit((ctx) => portal.expire(ctx)).catch((err: Error) => log.error({ err: err.message }, 'portal expiry failed')), 60_000);
@@ -117,6 +118,7 @@ export class Controller {
     await step(() => this.intake?.stop());
     await step(() => this.portal?.stop());
     await step(() => this.delivery?.stop());
+    await step(() => this.protection?.stop());
     await step(async () => {
       await this.committer?.audit({ actor: 'daemon', action: 'daemon.stop' });
     });

@@ -126,6 +126,13 @@ export const configSchema = z
       .object({
         /** A scan that takes longer than this holds the message for review. */
         budget_ms: z.number().int().min(10).max(60_000).default(2000),
+        /**
+         * Worker threads for DLP scans. 0 scans on the event loop (budget checked between parts);
+         * threads use the other cores and can stop a scan stuck inside one part. Default: one per
+         * core beyond the second (at most 4); on a 2-core box 0 (measured faster there), or 1 when
+         * custom mrn_patterns are set (a worker can be stopped; the event loop cannot).
+         */
+        scan_threads: z.number().int().min(0).max(16).optional(),
         /** Regular expressions (case-insensitive) for the practice's medical record numbers. */
         mrn_patterns: z
           .array(

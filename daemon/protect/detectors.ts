@@ -37,9 +37,34 @@ export function luhn(digits: string): boolean {
   return sum % 10 === 0;
 }
 
+const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"']+/gi;
+const EMAIL_LOCAL = /[^\s<>"'@]{1,64}$/;
+const EMAIL_DOMAIN = /^[^\s<>"'@]{1,255}\.[A-Za-z]{2,}/;
+
 /** Blanks URLs and e-mail addresses (same length, so positions stay meaningful). */
 export function blankLinks(text: string): string {
-  return text.replace(/\b(?:https?:\/\/|www\.)[^\s<>"']+|[^\s<>"'@]+@[^\s<>"'@]+\.[A-Za-z]{2,}/gi, (m) => ' '.repeat(m.length));
+  let out = text.includes('://') || /www\./i.test(text) ? text.replace(URL_RE, (m) => ' '.repeat(m.length)) : text;
+  // e-mail addresses: look around each "@" only (a pattern tried at every position costs 64x)
+  let at = out.indexOf('@');
+  if (at === -1) return out;
+  const pieces: string[] = [];
+  let from = 0;
+  while (at !== -1) {
+    const local = EMAIL_LOCAL.exec(out.slice(Math.max(from, at - 64), at));
+    const domain = EMAIL_DOMAIN.exec(out.slice(at + 1, at + 257));
+    if (local && domain) {
+      const start = at - local[0].length;
+      const end = at + 1 + domain[0].length;
+      pieces.push(out.slice(from, start), ' '.repeat(end - start));
+      from = end;
+      at = out.indexOf('@', end);
+    } else {
+      at = out.indexOf('@', at + 1);
+    }
+  }
+  pieces.push(out.slice(from));
+  out = pieces.join('');
+  return out;
 }
 
 function hasContext(text: string, index: number, length: number, words: RegExp): boolean {
@@ -122,7 +147,7 @@ function card(text: string): number {
   return count(text, /(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])/g, (m) => cardValid(m[0].replace(/[ -]/g, '')));
 }
 
-const NAME_LABEL = /\b(?:patient(?: name)?|name|pt)\s*:\s*[A-Z][a-z'-]+(?: [A-Z][a-z'-]+){1,2}/g;
+const NAME_LABEL = /\b(?:[Pp]atient(?: [Nn]ame)?|[Nn]ame|P[Tt])\s*:\s*[A-Z][a-z'-]+(?: [A-Z][a-z'-]+){1,2}/g;
 const PHONE = /(?<!\d)(?:\+?1[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}(?!\d)/;
 const STREET = /\b\d{1,6} [A-Z][a-z]+(?: [A-Z][a-z]+)* (?:St|Street|Ave|Avenue|Rd|Road|Blvd|Lane|Ln|Dr|Drive|Ct|Court|Way)\b/;
 

@@ -61,10 +61,22 @@ export async function pgpMime(message: Buffer, key: openpgp.Key): Promise<Buffer
   return assemble(outer, root);
 }
 
+const parsedCerts = new Map<string, pkijs.Certificate>();
+
+function certificate(pem: string): pkijs.Certificate {
+  let cert = parsedCerts.get(pem);
+  if (!cert) {
+    const der = Buffer.from(pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ''), 'base64');
+    cert = new pkijs.Certificate({ schema: asn1js.fromBER(new Uint8Array(der).buffer).result });
+    if (parsedCerts.size > 1000) parsedCerts.clear();
+    parsedCerts.set(pem, cert);
+  }
+  return cert;
+}
+
 export async function smimeEnvelope(message: Buffer, certPem: string): Promise<Buffer> {
   const { outer, inner } = innerEntity(message);
-  const der = Buffer.from(certPem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ''), 'base64');
-  const cert = new pkijs.Certificate({ schema: asn1js.fromBER(new Uint8Array(der).buffer).result });
+  const cert = certificate(certPem);
   const enveloped = new pkijs.EnvelopedData();
   enveloped.addRecipientByCertificate(cert, { oaepHashAlgorithm: 'SHA-256' }, 1);
   await enveloped.encrypt({ name: 'AES-CBC', length: 256 } as never, new Uint8Array(inner).buffer);

@@ -12,9 +12,11 @@ import { ControlError } from '../../shared/errors.js';
 import { splitMessage } from '../intake/message.js';
 import type { GroupCommitter } from '../store/committer.js';
 import type { Db } from '../store/db.js';
-import { DEFAULT_KEYWORDS, DEFAULT_MRN_PATTERNS, DetectorSet } from './detectors.js';
+import { availableParallelism } from 'node:os';
+import { DEFAULT_KEYWORDS, DEFAULT_MRN_PATTERNS, DetectorSet, type DetectorConfig } from './detectors.js';
 import type { KeyStore } from './keys.js';
 import { DEFAULT_RULES, evaluate, ruleSchema, rulesetSchema, type Disposition, type MessageFacts, type RecipientFacts, type Rule } from './policy.js';
+import { ScanPool } from './scan-pool.js';
 import { scanMessage, type ScanResult } from './scan.js';
 
 export interface Decision {
@@ -53,18 +55,33 @@ export function messageFacts(raw: Buffer, env: Envelope, scan: ScanResult): Mess
 }
 
 export class ProtectionEngine {
-  private detectors: DetectorSet;
+  private readonly pool: ScanPool | null;
+  private inline: DetectorSet;
   private active: { version: number; rules: Rule[] } = { version: 0, rules: DEFAULT_RULES };
 
   constructor(
-    private readonly deps: { db: Db; committer: GroupCommitter; keys: KeyStore; budgetMs: number; mrnPatterns?: string[] | undefined },
+    private readonly deps: { db: Db; committer: GroupCommitter; keys: KeyStore; budgetMs: number; mrnPatterns?: string[] | undefined; threads?: number | undefined },
   ) {
-    this.detectors = this.compile();
+    // custom MRN patterns are administrator regular expressions: scan them in a worker, which the
+    // pool can stop, so a pattern that backtracks badly cannot stall intake
+    const threads = deps.threads ?? (availableParallelism() > 2 ? Math.min(4, availableParallelism() - 1) : deps.mrnPatterns ? 1 : 0);
+    this.pool = threads > 0 ? new ScanPool(this.detectorConfig(), threads) : null;
+    this.inline = new DetectorSet(this.detectorConfig());
   }
 
-  private compile(): DetectorSet {
+  private configure(): void {
+    const config = this.detectorConfig();
+    this.pool?.configure(config);
+    this.inline = new DetectorSet(config);
+  }
+
+  private detectorConfig(): DetectorConfig {
     const keywords = (this.deps.db.prepare('SELECT term FROM dlp_keywords ORDER BY term').all() as Array<{ term: string }>).map((r) => r.term);
-    return new DetectorSet({ mrnPatterns: this.deps.mrnPatterns ?? DEFAULT_MRN_PATTERNS, keywords });
+    return { mrnPatterns: this.deps.mrnPatterns ?? DEFAULT_MRN_PATTERNS, keywords };
+  }
+
+  async stop(): Promise<void> {
+    await this.pool?.close();
   }
 
   /** Seeds the shipped ruleset and dictionary on first start; loads the active version. */
@@ -80,7 +97,7 @@ export class ProtectionEngine {
       ctx.audit({ actor: 'daemon', action: 'policy.seeded', detail: { rules: DEFAULT_RULES.length, keywords: DEFAULT_KEYWORDS.length } });
     });
     this.load();
-    this.detectors = this.compile();
+    this.configure();
   }
 
   private load(): void {
@@ -99,7 +116,7 @@ export class ProtectionEngine {
   }
 
   async decide(raw: Buffer, env: Envelope, rules = this.active.rules): Promise<Decision> {
-    const scan = await scanMessage(raw, this.detectors, this.deps.budgetMs);
+    const scan = this.pool ? await this.pool.scan(raw, this.deps.budgetMs) : await scanMessage(raw, this.inline, this.deps.budgetMs);
     const facts = messageFacts(raw, env, scan);
     const recipientFacts = env.recipients.map((r) => this.recipientFacts(r));
     const dispositions = evaluate(rules, facts, recipientFacts);
@@ -180,7 +197,7 @@ export class ProtectionEngine {
       // the terms themselves are clinical vocabulary, not patient data; the audit keeps counts
       ctx.audit({ actor, action: 'dlp.keywords_changed', detail: { added: add.length, removed: remove.length } });
     });
-    this.detectors = this.compile();
+    this.configure();
     return this.keywords();
   }
 

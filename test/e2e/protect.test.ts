@@ -58,6 +58,7 @@ describe('protection', () => {
     tlsSink = await startSink({ starttls: true });
     plainSink = await startSink({ starttls: false });
     d = new TestDaemon({
+      extraToml: '[dlp]\nscan_threads = 1', // the worker-thread path (the 2-core default scans inline)
       deliveryToml: [
         'paused = false',
         '[delivery.routes]',

@@ -1,0 +1,21 @@
+// A DLP scan worker thread: receives the detector configuration, then messages to scan;
+// answers with the scan result. Runs off the event loop, so intake keeps serving while a
+// large message is scanned, and the pool can stop a scan that overruns its budget.
+
+import { parentPort } from 'node:worker_threads';
+import { DetectorSet, type DetectorConfig } from './detectors.js';
+import { scanMessage } from './scan.js';
+
+let detectors = new DetectorSet({ mrnPatterns: [], keywords: [] });
+
+parentPort!.on('message', (m: { type: 'config'; config: DetectorConfig } | { type: 'scan'; id: number; raw: Uint8Array; budgetMs: number }) => {
+  if (m.type === 'config') {
+    detectors = new DetectorSet(m.config);
+    return;
+  }
+  const raw = Buffer.from(m.raw.buffer, m.raw.byteOffset, m.raw.byteLength);
+  scanMessage(raw, detectors, m.budgetMs).then(
+    (result) => parentPort!.postMessage({ id: m.id, result }),
+    (err: Error) => parentPort!.postMessage({ id: m.id, error: err.message }),
+  );
+});
