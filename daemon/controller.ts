@@ -22,6 +22,7 @@ import { PortalServer } from './portal/server.js';
 import { ProtectionEngine } from './protect/engine.js';
 import { KeyStore } from './protect/keys.js';
 import { PortalItems } from './protect/portal-items.js';
+import { WkdLookup } from './protect/wkd.js';
 import type { Log } from './log.js';
 import { QueueStore } from './queue/store.js';
 import { GroupCommitter } from './store/committer.js';
@@ -73,7 +74,8 @@ export class Controller {
     const portal = new PortalItems({ db, vault, expiryDays: config.portal.expiry_days });
     this.expiryTimer = setInterval(() => void committer.submit((ctx) => portal.expire(ctx)).catch((err: Error) => log.error({ err: err.message }, 'portal expiry failed')), 60_000);
     this.expiryTimer.unref();
-    const delivery = (this.delivery = new DeliveryWorker({ config, log, db, committer, vault, queue, router, dkim, tlsRecord, keys, portal }));
+    const wkd = config.keys.wkd ? new WkdLookup({ dns, keys, port: config.keys.wkd_port, extraCa }) : null;
+    const delivery = (this.delivery = new DeliveryWorker({ config, log, db, committer, vault, queue, router, dkim, tlsRecord, keys, portal, wkd }));
     this.intake = new SmtpIntake({ config, log, apps, queue, committer, vault, tls, protection, onQueued: () => delivery.kick() });
     await this.intake.start();
     const portalTls = config.portal.tls_cert ? await loadTlsIdentity({ certPath: config.portal.tls_cert, keyPath: config.portal.tls_key, dataDir: config.data_dir, hostname: config.hostname }) : tls;

@@ -153,6 +153,15 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    keys: z
+      .object({
+        /** Look up recipients' OpenPGP keys in their domain's Web Key Directory when none is on file. */
+        wkd: z.boolean().default(false),
+        /** HTTPS port for WKD (443; other values only for test labs). */
+        wkd_port: z.number().int().min(1).max(65535).default(443),
+      })
+      .strict()
+      .prefault({}),
     dkim: z
       .object({
         /** Sign outgoing mail of `domains` (keys are generated at first start). */

@@ -7,10 +7,9 @@
 // Inputs: DNS, HTTPS. Outputs: the policy in force for a domain.
 
 import { parsePolicy } from 'mailauth/lib/mta-sts.js';
-import { request } from 'node:https';
-import { rootCertificates } from 'node:tls';
 import type { Db } from '../store/db.js';
 import type { DnsClient } from './dns.js';
+import { httpsGetVerified } from './https-fetch.js';
 
 export interface StsPolicy {
   id: string;
@@ -43,13 +42,7 @@ export function mxMatchesPolicy(mx: string, patterns: string[]): boolean {
 }
 
 export class MtaStsResolver {
-  private readonly ca: string[];
-
-  constructor(
-    private readonly deps: { db: Db; dns: DnsClient; port: number; extraCa?: string },
-  ) {
-    this.ca = [...rootCertificates, ...(deps.extraCa ? [deps.extraCa] : [])];
-  }
+  constructor(private readonly deps: { db: Db; dns: DnsClient; port: number; extraCa?: string }) {}
 
   private cached(domain: string): StsPolicy | null {
     const row = this.deps.db.prepare('SELECT policy_id, mode, mx, max_age, fetched_at FROM mta_sts_policies WHERE domain = ?').get(domain) as
@@ -91,47 +84,17 @@ export class MtaStsResolver {
   }
 
   private async fetchPolicy(domain: string): Promise<string> {
-    const host = `mta-sts.${domain}`;
-    const { address, family } = await this.deps.dns.address(host);
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: address,
-          family,
-          port: this.deps.port,
-          servername: host,
-          headers: { host },
-          path: '/.well-known/mta-sts.txt',
-          method: 'GET',
-          ca: this.ca,
-          rejectUnauthorized: true,
-          timeout: FETCH_TIMEOUT_MS,
-          minVersion: 'TLSv1.2',
-        },
-        (res) => {
-          // RFC 8461 §3.3: 200 only, no redirects; text/plain
-          if (res.statusCode !== 200) {
-            res.resume();
-            return reject(Object.assign(new Error(`policy fetch answered ${res.statusCode}`), { code: 'http_status' }));
-          }
-          if (!/^text\/plain\b/i.test(res.headers['content-type'] ?? '')) {
-            res.resume();
-            return reject(Object.assign(new Error('policy is not text/plain'), { code: 'invalid_sts_type' }));
-          }
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > MAX_POLICY_BYTES) req.destroy(Object.assign(new Error('policy too large'), { code: 'invalid_sts_size' }));
-            else chunks.push(c);
-          });
-          res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(Object.assign(new Error('policy fetch timed out'), { code: 'ETIMEDOUT' })));
-      req.on('error', reject);
-      req.end();
+    // RFC 8461 §3.3: 200 only, no redirects, text/plain
+    const body = await httpsGetVerified({
+      dns: this.deps.dns,
+      host: `mta-sts.${domain}`,
+      port: this.deps.port,
+      path: '/.well-known/mta-sts.txt',
+      extraCa: this.deps.extraCa,
+      maxBytes: MAX_POLICY_BYTES,
+      timeoutMs: FETCH_TIMEOUT_MS,
+      contentType: /^text\/plain\b/i,
     });
+    return body.toString('utf8');
   }
 }

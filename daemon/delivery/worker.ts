@@ -23,6 +23,7 @@ import type { Db } from '../store/db.js';
 import type { Vault } from '../store/vault.js';
 import { pgpMime, smimeEnvelope } from '../protect/encrypt.js';
 import type { KeyStore } from '../protect/keys.js';
+import type { WkdLookup } from '../protect/wkd.js';
 import { buildNotice, senderNameOf, type PortalItems } from '../protect/portal-items.js';
 import type { DkimKeys } from './dkim.js';
 import { buildDsn, type DsnRecipient } from './dsn.js';
@@ -99,6 +100,8 @@ export interface DeliveryDeps {
   tlsRecord: TlsRecord;
   keys: KeyStore;
   portal: PortalItems;
+  /** Web Key Directory lookups, when enabled (keys.wkd). */
+  wkd: WkdLookup | null;
 }
 
 export class DeliveryWorker {
@@ -281,7 +284,8 @@ export class DeliveryWorker {
     let via = 'portal';
     if (want === 'e2e') {
       try {
-        const keys = await this.deps.keys.lookup(row.address);
+        let keys = await this.deps.keys.lookup(row.address);
+        if (!keys.pgp && !keys.smime && this.deps.wkd && (await this.deps.wkd.fetch(row.address))) keys = await this.deps.keys.lookup(row.address);
         if (keys.pgp) {
           message = await pgpMime(out.message, keys.pgp);
           via = 'e2e-pgp';

@@ -2,11 +2,14 @@
 // local HTTPS policy server and real SMTP servers on several loopback addresses sharing
 // one MX port. Enforced MTA-STS needs a valid certificate for a listed MX; validated DANE
 // TLSA records must match the certificate; a mismatch defers and nothing is sent; TLSA
-// records without DNSSEC are ignored (TLS still required, certificate not).
+// records without DNSSEC are ignored (TLS still required, certificate not). And WKD: a
+// recipient whose MX lacks STARTTLS gets PGP/MIME with the key its domain publishes.
 
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
+import * as openpgp from 'openpgp';
+import { wkdHash } from '../../daemon/protect/wkd.js';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { QueueDetail, TlsDomainRecord } from '../../shared/domain.js';
@@ -33,8 +36,11 @@ describe('delivery TLS policy (MTA-STS, DANE)', () => {
   let policyServer: Server;
   let d: TestDaemon;
   let pass = '';
+  let wkdKey: { publicKey: openpgp.Key; privateKey: openpgp.PrivateKey };
 
   before(async () => {
+    const generated = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ email: 'pat@wkd.test' }], format: 'object' });
+    wkdKey = { publicKey: generated.publicKey, privateKey: generated.privateKey };
     // MX servers: one loopback address each, all on the same port (delivery.mx_port)
     const plan: Array<[string, string, 'ca' | 'self']> = [
       ['sts', '127.0.0.2', 'ca'],
@@ -42,13 +48,14 @@ describe('delivery TLS policy (MTA-STS, DANE)', () => {
       ['dane', '127.0.0.4', 'self'],
       ['danebad', '127.0.0.5', 'self'],
       ['daneinsecure', '127.0.0.6', 'self'],
+      ['wkd', '127.0.0.7', 'self'],
     ];
     let port = 0;
     const certs: Record<string, string> = {};
     for (const [name, ip, kind] of plan) {
       const pem = ca.issue(`mx.${name}.test`, { selfSigned: kind === 'self' });
       certs[name] = pem.cert;
-      sinks[name] = await startSink({ starttls: true, tls: pem, host: ip, port });
+      sinks[name] = await startSink({ starttls: name !== 'wkd', tls: pem, host: ip, port });
       port = sinks[name]!.port;
       dns.add(`${name}.test`, { type: 'MX', data: { preference: 10, exchange: `mx.${name}.test` } });
       dns.add(`mx.${name}.test`, { type: 'A', data: ip });
@@ -57,14 +64,20 @@ describe('delivery TLS policy (MTA-STS, DANE)', () => {
     dns.add('stsmx.test', { type: 'MX', data: { preference: 10, exchange: 'mx.sts.test' } });
 
     // MTA-STS: TXT records and a policy server with a CA-issued certificate
-    const policyPem = ca.issue(Object.keys(POLICIES).map((p) => `mta-sts.${p}`));
+    const policyPem = ca.issue([...Object.keys(POLICIES).map((p) => `mta-sts.${p}`), 'openpgpkey.wkd.test']);
+    const wkdPath = `/.well-known/openpgpkey/wkd.test/hu/${wkdHash('pat')}?l=pat`;
     policyServer = createServer({ key: policyPem.key, cert: policyPem.cert }, (req, res) => {
+      if (req.headers.host?.startsWith('openpgpkey.wkd.test')) {
+        if (req.url !== wkdPath) return void res.writeHead(404).end();
+        return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.from(wkdKey.publicKey.write()));
+      }
       const domain = (req.headers.host ?? '').replace(/^mta-sts\./, '').replace(/:\d+$/, '');
       const mx = POLICIES[domain];
       if (req.url !== '/.well-known/mta-sts.txt' || !mx) return void res.writeHead(404).end();
       res.writeHead(200, { 'content-type': 'text/plain' }).end(`version: STSv1\r\nmode: enforce\r\nmx: ${mx}\r\nmax_age: 86400\r\n`);
     });
     await new Promise<void>((res) => policyServer.listen(0, '127.0.0.10', () => res()));
+    dns.add('openpgpkey.wkd.test', { type: 'A', data: '127.0.0.10' });
     for (const domain of Object.keys(POLICIES)) {
       dns.add(`_mta-sts.${domain}`, { type: 'TXT', data: 'v=STSv1; id=20261203' });
       dns.add(`mta-sts.${domain}`, { type: 'A', data: '127.0.0.10' });
@@ -90,6 +103,7 @@ describe('delivery TLS policy (MTA-STS, DANE)', () => {
         '[delivery.tls]',
         `ca_file = "${ca.caPath}"`,
       ].join('\n'),
+      extraToml: ['[keys]', 'wkd = true', `wkd_port = ${(policyServer.address() as AddressInfo).port}`].join('\n'),
     });
     await d.start();
     pass = await d.addApp('ehr');
@@ -151,5 +165,18 @@ describe('delivery TLS policy (MTA-STS, DANE)', () => {
     assert.equal(attempt.tls_verified, 'none');
     assert.match(attempt.tls_version ?? '', /^TLSv1\.[23]$/);
     assert.equal((await record('daneinsecure.test'))?.dane, 'insecure');
+  });
+
+  it('WKD: finds the key a domain publishes and sends PGP/MIME when the MX lacks STARTTLS', async () => {
+    const detail = await settled(await send('pat@wkd.test'), 'delivered');
+    assert.match(detail.recipient_rows[0]!.history.at(-1)!.response, /no STARTTLS at the MX; sent as e2e-pgp/);
+    const got = sinks.wkd!.received[0]!;
+    assert.equal(got.secure, false);
+    assert.doesNotMatch(got.data.toString(), /policy test/);
+    const armored = /-----BEGIN PGP MESSAGE-----[\s\S]+?-----END PGP MESSAGE-----/.exec(got.data.toString())![0];
+    const { data } = await openpgp.decrypt({ message: await openpgp.readMessage({ armoredMessage: armored }), decryptionKeys: wkdKey.privateKey });
+    assert.match(String(data), /policy test/);
+    const keys = await d.cliJson<Array<{ email: string; kind: string }>>(['keys', 'list']);
+    assert.deepEqual(keys.map((k) => [k.email, k.kind]), [['pat@wkd.test', 'pgp']], 'the key is kept for the next message');
   });
 });

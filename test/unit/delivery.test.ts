@@ -14,6 +14,7 @@ import { StreamLimits } from '../../daemon/delivery/limits.js';
 import { mxMatchesPolicy } from '../../daemon/delivery/mta-sts.js';
 import { degradation } from '../../daemon/delivery/tls-record.js';
 import { outgoingMessage } from '../../daemon/delivery/worker.js';
+import { wkdHash } from '../../daemon/protect/wkd.js';
 import { retryDelay } from '../../daemon/queue/retry.js';
 
 describe('stream limits', () => {
@@ -125,5 +126,11 @@ describe('outgoing message', () => {
 describe('retry table', () => {
   it('grows, then repeats every 2 hours', () => {
     assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 20].map((n) => retryDelay(n) / 60_000), [1, 5, 15, 30, 60, 120, 120, 120]);
+  });
+});
+
+describe('WKD', () => {
+  it('hashes the local part as the draft\'s example does', () => {
+    assert.equal(wkdHash('Joe.Doe'), 'iy9q119eutrkn8s1mk4r39qejnbu3n5q');
   });
 });
