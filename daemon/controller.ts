@@ -18,6 +18,8 @@ import { MtaStsResolver } from './delivery/mta-sts.js';
 import { Router } from './delivery/route.js';
 import { TlsRecord } from './delivery/tls-record.js';
 import { DeliveryWorker } from './delivery/worker.js';
+import { PortalHousekeeping } from './portal/housekeeping.js';
+import { PortalMailer } from './portal/mailer.js';
 import { PortalServer } from './portal/server.js';
 import { ProtectionEngine } from './protect/engine.js';
 import { KeyStore } from './protect/keys.js';
@@ -72,15 +74,18 @@ export class Controller {
     const protection = (this.protection = new ProtectionEngine({ db, committer, keys, budgetMs: config.dlp.budget_ms, mrnPatterns: config.dlp.mrn_patterns, threads: config.dlp.scan_threads }));
     await protection.start();
     const portal = new PortalItems({ db, vault, expiryDays: config.portal.expiry_days });
-    this.expiryTimer = setInterval(() => void committer.submit((ctx) => portal.expire(ctx)).catch((err: Error) => log.error({ err: err.message }, 'portal expiry failed')), 60_000);
-    this.expiryTimer.unref();
     const wkd = config.keys.wkd ? new WkdLookup({ dns, keys, port: config.keys.wkd_port, extraCa }) : null;
     const delivery = (this.delivery = new DeliveryWorker({ config, log, db, committer, vault, queue, router, dkim, tlsRecord, keys, portal, wkd }));
     this.intake = new SmtpIntake({ config, log, apps, queue, committer, vault, tls, protection, onQueued: () => delivery.kick() });
     await this.intake.start();
     const portalTls = config.portal.tls_cert ? await loadTlsIdentity({ certPath: config.portal.tls_cert, keyPath: config.portal.tls_key, dataDir: config.data_dir, hostname: config.hostname }) : tls;
-    this.portal = new PortalServer({ listen: config.portal.listen, tls: portalTls, items: portal, committer, log, practiceName: config.name });
+    const mailer = new PortalMailer({ config, queue, committer, vault, protection, kick: () => delivery.kick() });
+    this.portal = new PortalServer({ listen: config.portal.listen, tls: portalTls, items: portal, db, committer, mailer, log, practiceName: config.name, trustDays: config.portal.trust_days });
     await this.portal.start();
+    const housekeeping = new PortalHousekeeping({ items: portal, committer, mailer, log, publicUrl: config.portal.public_url, reminderDays: config.portal.reminder_days });
+    this.expiryTimer = setInterval(() => void housekeeping.run(), 60_000);
+    this.expiryTimer.unref();
+    void housekeeping.run();
     if (!config.delivery.paused) await delivery.start();
     else log.warn('delivery is paused (delivery.paused = true): mail is accepted and queued only');
 
@@ -94,7 +99,7 @@ export class Controller {
       group: config.control.group,
       version: SEALPOST_VERSION,
       log,
-      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, dkim, tlsRecord, keys, protection, listeners, commitStats: () => committer.stats() }),
+      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, committer, dkim, tlsRecord, keys, protection, portalItems: portal, listeners, commitStats: () => committer.stats() }),
       roleOf: (name) => users.roleOf(name),
       onDenied: (who, method) =>
         void committer.audit({ actor: `user:${who.user}`, action: 'control.denied', subject: method, detail: { role: who.role } }).catch(() => undefined),

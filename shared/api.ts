@@ -10,6 +10,7 @@ import type {
   PolicyInfo,
   PolicyRule,
   PolicyTestResult,
+  PortalItemInfo,
   RecipientKeyInfo,
   ReplayResult,
   MessageState,
@@ -71,6 +72,10 @@ export interface ControlMethods {
   'dlp.keywords': { params: Record<string, never>; result: string[] };
   'dlp.keywords.edit': { params: { add?: string[]; remove?: string[] }; result: string[] };
 
+  'portal.items': { params: { unopened?: boolean; message?: string }; result: PortalItemInfo[] };
+  /** Withdraws every portal copy of a queued message: shredded, the links answer 410. */
+  'portal.recall': { params: { id: string; reason: string }; result: { recalled: number } };
+
   'audit.verify': { params: Record<string, never>; result: AuditVerifyResult };
   'audit.tail': { params: { limit?: number; after?: number }; result: AuditEntry[] };
 }
@@ -120,6 +125,8 @@ export const METHODS: { readonly [M in Method]: MethodSpec } = {
   'keys.remove': { role: 'operator', dangerous: true, mutates: true, summary: 'remove a recipient key' },
   'dlp.keywords': { role: 'auditor', dangerous: false, mutates: false, summary: 'the DLP dictionary (diagnoses, drugs)' },
   'dlp.keywords.edit': { role: 'admin', dangerous: false, mutates: true, summary: 'add or remove DLP dictionary terms' },
+  'portal.items': { role: 'auditor', dangerous: false, mutates: false, summary: 'portal items with opened/unopened status' },
+  'portal.recall': { role: 'operator', dangerous: true, mutates: true, summary: 'withdraw a message from the portal (shredded)' },
   'audit.verify': { role: 'auditor', dangerous: false, mutates: false, summary: 'check the audit hash chain' },
   'audit.tail': { role: 'auditor', dangerous: false, mutates: false, summary: 'recent audit events' },
 };

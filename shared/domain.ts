@@ -233,3 +233,14 @@ export interface ReplayResult {
   changes: Record<string, number>;
   examples: Array<{ id: string; address: string; from: string; to: string }>;
 }
+
+export interface PortalItemInfo {
+  id: string;
+  message_id: string;
+  address: string;
+  state: 'active' | 'expired' | 'recalled';
+  created_at: string;
+  expires_at: string;
+  opened_at: string | null;
+  reminded_at: string | null;
+}

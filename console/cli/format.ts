@@ -1,6 +1,6 @@
 // Plain-text renderers for the CLI (the --json output is the API result itself).
 
-import type { AppInfo, AuditEntry, QueueDetail, QueueEntry, StatusResult, UserInfo, DkimRecord, TlsDomainRecord, ExplainResult, PolicyInfo, PolicyTestResult, RecipientDecision, RecipientKeyInfo, ReplayResult } from '../../shared/domain.js';
+import type { AppInfo, AuditEntry, QueueDetail, QueueEntry, StatusResult, UserInfo, DkimRecord, TlsDomainRecord, ExplainResult, PolicyInfo, PortalItemInfo, PolicyTestResult, RecipientDecision, RecipientKeyInfo, ReplayResult } from '../../shared/domain.js';
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -136,4 +136,12 @@ export function formatReplay(r: ReplayResult): string {
     ...Object.entries(r.changes).map(([k, n]) => `  ${k}: ${n}`),
     ...r.examples.map((x) => `  e.g. ${x.id} ${x.address}: ${x.from} -> ${x.to}`),
   ].join('\n');
+}
+
+export function formatPortalItems(items: PortalItemInfo[]): string {
+  if (items.length === 0) return 'no portal items';
+  return table(
+    ['ITEM', 'MESSAGE', 'RECIPIENT', 'STATE', 'OPENED', 'EXPIRES'],
+    items.map((i) => [i.id, i.message_id, i.address, i.state, i.opened_at ?? (i.reminded_at ? 'no (reminded)' : 'no'), i.expires_at]),
+  );
 }

@@ -10,7 +10,7 @@ import { SEALPOST_VERSION } from '../../shared/version.js';
 import { ControlClient } from '../client.js';
 import { readFileSync } from 'node:fs';
 import type { PolicyRule } from '../../shared/domain.js';
-import { formatApps, formatAudit, formatDetail, formatDkim, formatExplain, formatKeys, formatPolicy, formatPolicyTest, formatQueue, formatReplay, formatStatus, formatTlsDomains, formatUsers } from './format.js';
+import { formatApps, formatAudit, formatDetail, formatDkim, formatExplain, formatKeys, formatPortalItems, formatPolicy, formatPolicyTest, formatQueue, formatReplay, formatStatus, formatTlsDomains, formatUsers } from './format.js';
 import { findSocket } from './socket-path.js';
 
 interface GlobalOpts {
@@ -239,6 +239,20 @@ export function buildProgram(): Command {
     .command('explain <id>')
     .description('why the message was protected the way it was: rules, detectors, attempts')
     .action(async (id: string) => show(await call('message.explain', { id }), formatExplain));
+
+  const portalCmd = program.command('portal').description('secure-portal messages');
+  portalCmd
+    .command('list')
+    .option('--unopened', 'only items nobody has opened yet')
+    .option('--message <id>', 'only the items of one queued message')
+    .action(async (o: { unopened?: boolean; message?: string }) =>
+      show(await call('portal.items', { ...(o.unopened ? { unopened: true } : {}), ...(o.message ? { message: o.message } : {}) }), formatPortalItems),
+    );
+  portalCmd
+    .command('recall <id>')
+    .description('withdraw a message from the portal: its copies are shredded and the links answer 410')
+    .requiredOption('--reason <text>', 'why (audited)')
+    .action(async (id: string, o: { reason: string }) => show(await call('portal.recall', { id, reason: o.reason }), (r) => `${r.recalled} portal item(s) recalled`));
 
   const keys = program.command('keys').description('recipient OpenPGP keys and S/MIME certificates');
   keys

@@ -62,6 +62,10 @@ export const configSchema = z
         public_url: z.string().url('must be an https URL').refine((u) => u.startsWith('https://'), 'must be an https URL').default('https://127.0.0.1:8443'),
         /** Days a portal message stays readable; then its key is destroyed and the link answers 410. */
         expiry_days: z.number().min(0.001).max(365).default(30),
+        /** Days a browser that proved a recipient's address stays trusted for that address (no new code). 0 = never. */
+        trust_days: z.number().min(0).max(365).default(30),
+        /** Days after which an unopened item gets one reminder notice. 0 = none. */
+        reminder_days: z.number().min(0).max(365).default(3),
         /** PEM paths for the portal's HTTPS; empty = the SMTP certificate (smtp.tls_cert, or the generated one). */
         tls_cert: z.string().default(''),
         tls_key: z.string().default(''),

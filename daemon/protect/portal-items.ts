@@ -10,6 +10,7 @@ import addressparser from 'nodemailer/lib/addressparser';
 import { Headers } from 'mailsplit';
 import { createHash, randomBytes } from 'node:crypto';
 import { splitMessage } from '../intake/message.js';
+import type { PortalItemInfo } from '../../shared/domain.js';
 import type { UnitContext } from '../store/committer.js';
 import type { Db } from '../store/db.js';
 import type { Vault } from '../store/vault.js';
@@ -27,6 +28,7 @@ export interface PortalItemRow {
   expires_at: number;
   opened_at: number | null;
   state: 'active' | 'expired' | 'recalled';
+  reminded_at?: number | null;
 }
 
 export const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -52,6 +54,61 @@ export class PortalItems {
   byToken(token: string): PortalItemRow | null {
     if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return null;
     return (this.deps.db.prepare('SELECT * FROM portal_items WHERE token_hash = ?').get(tokenHash(token)) as PortalItemRow | undefined) ?? null;
+  }
+
+  /** The item's sealed copy, opened; null once shredded. */
+  content(item: PortalItemRow): Buffer | null {
+    return item.sealed ? this.deps.vault.open(item.sealed, `portal:${item.id}`) : null;
+  }
+
+  token(item: PortalItemRow): string | null {
+    return item.token_sealed ? this.deps.vault.open(item.token_sealed, `portal-token:${item.id}`).toString() : null;
+  }
+
+  /** Inside a unit: the first view is recorded on the item. */
+  markOpened(id: string, ctx: UnitContext): void {
+    const changed = this.deps.db.prepare('UPDATE portal_items SET opened_at = ? WHERE id = ? AND opened_at IS NULL').run(Date.now(), id).changes;
+    if (changed) ctx.audit({ actor: 'portal', action: 'portal.first_opened', subject: id, detail: {} });
+  }
+
+  /** Inside a unit: the sender (or an operator) withdraws a message: every item of it is shredded. */
+  recall(messageId: string, actor: string, ctx: UnitContext): number {
+    const n = this.deps.db
+      .prepare("UPDATE portal_items SET state = 'recalled', sealed = NULL, token_sealed = NULL, recalled_by = ? WHERE message_id = ? AND state = 'active'")
+      .run(actor, messageId).changes;
+    if (n > 0) ctx.audit({ actor, action: 'portal.recalled', subject: messageId, detail: { items: n } });
+    return n;
+  }
+
+  /** Active, unopened items older than `days` that were never reminded. */
+  dueForReminder(days: number): PortalItemRow[] {
+    return this.deps.db
+      .prepare("SELECT * FROM portal_items WHERE state = 'active' AND opened_at IS NULL AND reminded_at IS NULL AND created_at <= ?")
+      .all(Date.now() - days * 86_400_000) as PortalItemRow[];
+  }
+
+  markReminded(id: string, ctx: UnitContext): void {
+    this.deps.db.prepare('UPDATE portal_items SET reminded_at = ? WHERE id = ?').run(Date.now(), id);
+    ctx.audit({ actor: 'portal', action: 'portal.reminded', subject: id, detail: {} });
+  }
+
+  list(filter: { unopened?: boolean; message?: string } = {}): PortalItemInfo[] {
+    const rows = this.deps.db
+      .prepare(
+        `SELECT * FROM portal_items WHERE (? = 0 OR (opened_at IS NULL AND state = 'active')) AND (? IS NULL OR message_id = ?) ORDER BY created_at DESC LIMIT 1000`,
+      )
+      .all(filter.unopened ? 1 : 0, filter.message ?? null, filter.message ?? null) as PortalItemRow[];
+    const iso = (n: number | null) => (n === null ? null : new Date(n).toISOString());
+    return rows.map((r) => ({
+      id: r.id,
+      message_id: r.message_id,
+      address: r.address,
+      state: r.state,
+      created_at: new Date(r.created_at).toISOString(),
+      expires_at: new Date(r.expires_at).toISOString(),
+      opened_at: iso(r.opened_at),
+      reminded_at: iso(r.reminded_at ?? null),
+    }));
   }
 
   /** Inside a unit: items past their expiry lose their sealed copy. Returns how many. */

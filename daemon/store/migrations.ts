@@ -185,4 +185,15 @@ export const MIGRATIONS: readonly string[] = [
 
   CREATE TABLE dlp_keywords (term TEXT PRIMARY KEY COLLATE NOCASE, added_at INTEGER NOT NULL) STRICT;
   `,
+  // 5: portal: trusted browsers, one-time codes, reminders
+  `
+  CREATE TABLE portal_trust (
+    token_hash TEXT PRIMARY KEY,
+    address TEXT NOT NULL COLLATE NOCASE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+  ALTER TABLE portal_items ADD COLUMN reminded_at INTEGER;
+  ALTER TABLE portal_items ADD COLUMN recalled_by TEXT;
+  `,
 ];

@@ -142,7 +142,7 @@ describe('protection', () => {
     assert.equal(page.headers['referrer-policy'], 'no-referrer');
     assert.equal(page.headers['cache-control'], 'no-store');
     const unknown = await httpsGet(d.ports.portal, '/m/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
-    assert.equal(unknown.status, 404);
+    assert.equal(unknown.status, 410, 'unknown and expired links look alike');
     assert.match(unknown.body, /not available/);
     const explain = await d.cliJson<ExplainResult>(['message', 'explain', id]);
     assert.equal(explain.decision, 'portal');

@@ -32,12 +32,27 @@ export interface Sink {
   /** Connections open now, and the most ever open at once. */
   open: number;
   maxOpen: number;
+  /** Resolves with the first message (already received, or still to come) that matches. */
+  next: (match: (r: Received) => boolean) => Promise<Received>;
   close: () => Promise<void>;
 }
 
 export async function startSink(opts: SinkOptions): Promise<Sink> {
   const pair = opts.tls ?? (await generateSelfSigned('mx.test'));
-  const sink: Sink = { port: 0, received: [], sessions: 0, open: 0, maxOpen: 0, close: async () => undefined };
+  const waiters = new Set<{ match: (r: Received) => boolean; resolve: (r: Received) => void }>();
+  const sink: Sink = {
+    port: 0,
+    received: [],
+    sessions: 0,
+    open: 0,
+    maxOpen: 0,
+    close: async () => undefined,
+    next: (match) => {
+      const seen = sink.received.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.add({ match, resolve }));
+    },
+  };
   let n = 0;
   const server = new SMTPServer({
     key: pair.key,
@@ -71,6 +86,12 @@ export async function startSink(opts: SinkOptions): Promise<Sink> {
           const reply = opts.reply?.(n++) ?? null;
           if (reply && reply.code >= 400) return cb(Object.assign(new Error(reply.message), { responseCode: reply.code }));
           sink.received.push(got);
+          for (const w of [...waiters]) {
+            if (w.match(got)) {
+              waiters.delete(w);
+              w.resolve(got);
+            }
+          }
           cb();
         });
       });

@@ -14,7 +14,9 @@ import type { TlsRecord } from '../../delivery/tls-record.js';
 import type { ProtectionEngine } from '../../protect/engine.js';
 import { explainMessage } from '../../protect/explain.js';
 import type { KeyStore } from '../../protect/keys.js';
+import type { PortalItems } from '../../protect/portal-items.js';
 import type { QueueStore } from '../../queue/store.js';
+import type { GroupCommitter } from '../../store/committer.js';
 import type { Db } from '../../store/db.js';
 import type { UserRegistry } from '../../users/registry.js';
 import type { Identity } from '../identity.js';
@@ -30,10 +32,12 @@ export interface HandlerDeps {
   users: UserRegistry;
   queue: QueueStore;
   chain: AuditChain;
+  committer: GroupCommitter;
   dkim: DkimKeys;
   tlsRecord: TlsRecord;
   keys: KeyStore;
   protection: ProtectionEngine;
+  portalItems: PortalItems;
   commitStats: () => { batches: number; units: number };
   listeners: () => Listener[];
 }
@@ -203,6 +207,16 @@ export function createHandlers(d: HandlerDeps): Handlers {
       const term = z.string().trim().min(3).max(80);
       const q = parse(z.object({ add: z.array(term).max(10_000).optional(), remove: z.array(term).max(10_000).optional() }).strict(), p);
       return d.protection.editKeywords(q.add ?? [], q.remove ?? [], actor(who));
+    },
+    'portal.items': async (p) => {
+      const q = parse(z.object({ unopened: z.boolean().optional(), message: z.string().regex(/^[0-9A-Z]{6,32}$/).optional() }).strict(), p);
+      return d.portalItems.list({ ...(q.unopened ? { unopened: true } : {}), ...(q.message ? { message: q.message } : {}) });
+    },
+    'portal.recall': async (p, who) => {
+      const q = parse(id.extend({ reason }), p);
+      const recalled = await d.committer.submit((ctx) => d.portalItems.recall(q.id, actor(who), ctx));
+      if (recalled === 0) throw new ControlError('NOT_FOUND', `no active portal item for ${q.id}`);
+      return { recalled };
     },
     'audit.verify': async (p) => {
       parse(none, p);

@@ -1,0 +1,83 @@
+// Portal pieces without a browser: one-time codes (single use, bound to item and browser,
+// 10 minutes, 5 tries), session rotation and timeouts, reply subjects, safe filenames and
+// the HTML sanitiser on the hostile corpus's worst lines.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { safeFilename, sanitizeEmailHtml } from '../../daemon/portal/render.js';
+import { replySubject } from '../../daemon/portal/server.js';
+import { SessionStore } from '../../daemon/portal/sessions.js';
+
+describe('portal codes and sessions', () => {
+  it('a code works once, only for its item, and not after 10 minutes', () => {
+    const store = new SessionStore();
+    const t = 1_000_000;
+    const s = store.get(undefined, t);
+    const code = store.issueCode(s, 'ITEM-A', t);
+    assert.match(code, /^\d{6}$/);
+    assert.equal(store.checkCode(s, 'ITEM-B', code, t), 'none', 'bound to its item');
+    assert.equal(store.checkCode(s, 'ITEM-A', code, t), 'ok');
+    assert.equal(store.checkCode(s, 'ITEM-A', code, t), 'none', 'single use');
+    const late = store.issueCode(s, 'ITEM-A', t);
+    assert.equal(store.checkCode(s, 'ITEM-A', late, t + 10 * 60_000 + 1), 'expired');
+  });
+
+  it('five wrong tries void the code; another browser cannot use it', () => {
+    const store = new SessionStore();
+    const s = store.get(undefined);
+    const other = store.get(undefined);
+    const code = store.issueCode(s, 'I', Date.now());
+    assert.equal(store.checkCode(other, 'I', code), 'none');
+    const wrong = code === '000000' ? '000001' : '000000';
+    for (let i = 0; i < 4; i++) assert.equal(store.checkCode(s, 'I', wrong), 'wrong');
+    assert.equal(store.checkCode(s, 'I', wrong), 'exhausted');
+    assert.equal(store.checkCode(s, 'I', code), 'none');
+  });
+
+  it('rotates the id after verification and expires idle and old sessions', () => {
+    const store = new SessionStore();
+    const t = 5_000_000;
+    const s = store.get(undefined, t);
+    const oldId = s.id;
+    const oldCsrf = s.csrf;
+    store.rotate(s);
+    assert.notEqual(s.id, oldId);
+    assert.notEqual(s.csrf, oldCsrf);
+    assert.notEqual(store.get(oldId, t).id, s.id, 'the old id no longer finds the session');
+    assert.equal(store.get(s.id, t + 14 * 60_000).id, s.id);
+    assert.notEqual(store.get(s.id, t + 14 * 60_000 + 15 * 60_000 + 1).id, s.id, 'idle timeout');
+    const long = store.get(undefined, t);
+    let now = t;
+    for (let i = 0; i < 40; i++) store.get(long.id, (now += 14 * 60_000));
+    assert.notEqual(store.get(long.id, now).id, long.id, 'absolute timeout of 8 hours');
+    assert.equal(store.csrfOk(s, s.csrf), true);
+    assert.equal(store.csrfOk(s, 'x'), false);
+  });
+});
+
+describe('portal rendering helpers', () => {
+  it('makes reply subjects without the [secure] tag', () => {
+    assert.equal(replySubject('[secure] Your results'), 'Re: Your results');
+    assert.equal(replySubject('Re: [secure] Your results'), 'Re: Your results');
+    assert.equal(replySubject(''), 'Re: (no subject)');
+  });
+
+  it('offers safe filenames', () => {
+    assert.equal(safeFilename('../../etc/passwd', 1), 'passwd');
+    assert.equal(safeFilename('..\\..\\boot.ini', 1), 'boot.ini');
+    assert.equal(safeFilename('a"b<c>.pdf', 2), 'a_b_c_.pdf');
+    assert.equal(safeFilename('', 3), 'attachment-3');
+    assert.equal(safeFilename('.htaccess', 4), 'htaccess');
+  });
+
+  it('sanitises the hostile corpus: no script, handler, style, remote or relative image, javascript: or relative link', () => {
+    const out = sanitizeEmailHtml(
+      '<script>x()</script><img src=x onerror=y()><a href="javascript:z()">j</a><a href="/m/t/a/1">r</a><a href="https://e.org">ok</a>' +
+        '<div style="background:url(http://e.org/x)">s</div><style>@import url(http://e.org)</style><img src="http://e.org/p.png"><svg><script>1</script></svg>' +
+        '<form action="http://e.org"><input></form><base href="http://e.org/"><meta http-equiv="refresh" content="0;url=http://e.org"><iframe src="http://e.org"></iframe>',
+      [],
+    );
+    assert.doesNotMatch(out, /<script|onerror|javascript:|style|@import|<img|<svg|<form|<input|<base|<meta|<iframe|\/m\/t\/a\/1/i);
+    assert.match(out, /<a rel="noopener noreferrer" target="_blank" href="https:\/\/e\.org">ok<\/a>/);
+  });
+});
