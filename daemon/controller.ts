@@ -80,7 +80,7 @@ export class Controller {
     await this.intake.start();
     const portalTls = config.portal.tls_cert ? await loadTlsIdentity({ certPath: config.portal.tls_cert, keyPath: config.portal.tls_key, dataDir: config.data_dir, hostname: config.hostname }) : tls;
     const mailer = new PortalMailer({ config, queue, committer, vault, protection, kick: () => delivery.kick() });
-    this.portal = new PortalServer({ listen: config.portal.listen, tls: portalTls, items: portal, db, committer, mailer, log, practiceName: config.name, trustDays: config.portal.trust_days });
+    this.portal = new PortalServer({ listen: config.portal.listen, tls: portalTls, items: portal, db, committer, mailer, log, practiceName: config.name, trustDays: config.portal.trust_days, requestsPerMinute: config.portal.requests_per_minute });
     await this.portal.start();
     const housekeeping = new PortalHousekeeping({ items: portal, committer, mailer, log, publicUrl: config.portal.public_url, reminderDays: config.portal.reminder_days });
     this.expiryTimer = setInterval(() => void housekeeping.run(), 60_000);

@@ -64,6 +64,8 @@ export const configSchema = z
         expiry_days: z.number().min(0.001).max(365).default(30),
         /** Days a browser that proved a recipient's address stays trusted for that address (no new code). 0 = never. */
         trust_days: z.number().min(0).max(365).default(30),
+        /** Requests per minute from one IP address to the portal (code and reply requests have tighter limits). */
+        requests_per_minute: z.number().int().min(10).max(1_000_000).default(120),
         /** Days after which an unopened item gets one reminder notice. 0 = none. */
         reminder_days: z.number().min(0).max(365).default(3),
         /** PEM paths for the portal's HTTPS; empty = the SMTP certificate (smtp.tls_cert, or the generated one). */

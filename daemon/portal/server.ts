@@ -65,6 +65,7 @@ export interface PortalDeps {
   log: Log;
   practiceName: string;
   trustDays: number;
+  requestsPerMinute: number;
 }
 
 export class PortalServer {
@@ -152,7 +153,7 @@ export class PortalServer {
     await app.register(cookie);
     await app.register(formbody);
     await app.register(multipart, { limits: { fileSize: REPLY_MAX_BYTES, files: 5, fields: 5, fieldSize: 200_000 } });
-    await app.register(rateLimit, { max: 120, timeWindow: '1 minute', keyGenerator: (req) => req.ip ?? 'unknown' });
+    await app.register(rateLimit, { max: this.deps.requestsPerMinute, timeWindow: '1 minute', keyGenerator: (req) => req.ip ?? 'unknown' });
     app.addHook('onSend', async (_req, reply) => {
       reply.header('Cache-Control', 'no-store');
     });

@@ -23,6 +23,8 @@ export interface DaemonOptions {
   /** Extra TOML appended to the generated config. */
   extraToml?: string;
   smtpToml?: string;
+  /** TOML lines for [portal]. */
+  portalToml?: string;
   /** TOML lines for [delivery]; default: paused, so intake tests see mail stay queued. */
   deliveryToml?: string;
 }
@@ -55,6 +57,7 @@ export class TestDaemon {
         opts.smtpToml ?? '',
         '[portal]',
         'listen = "127.0.0.1:0"',
+        opts.portalToml ?? '',
         '[control]',
         `socket = "${this.socket}"`,
         '[delivery]',
