@@ -11,6 +11,7 @@
 import { Headers } from 'mailsplit';
 import addressparser from 'nodemailer/lib/addressparser';
 import { readFileSync } from 'node:fs';
+import { hashPassword } from '../apps/passwords.js';
 import type { Statement } from 'better-sqlite3';
 import type { Stream } from '../../shared/domain.js';
 import type { Config } from '../config/schema.js';
@@ -70,18 +71,19 @@ interface Planned {
 const LEASE_MS = 10 * 60_000;
 const STREAMS: readonly Stream[] = ['transactional', 'marketing'];
 /** Headers an application may set for Sealpost; never passed on (CONTRACT.md). */
-const PRIVATE_HEADERS = ['x-sealpost-protect', 'x-sealpost-list', 'x-sealpost-notice-subject'];
+const PRIVATE_HEADERS = ['x-sealpost-protect', 'x-sealpost-list', 'x-sealpost-notice-subject', 'x-sealpost-portal-passphrase'];
 
 /** The message as it leaves: private headers removed; the From: domain, for DKIM; the notice subject the app chose. */
-export function outgoingMessage(data: Buffer): { message: Buffer; fromDomain: string | null; noticeSubject: string | null } {
+export function outgoingMessage(data: Buffer): { message: Buffer; fromDomain: string | null; noticeSubject: string | null; passphrase: string | null } {
   const { header, body } = splitMessage(data);
   const headers = new Headers(header);
   const noticeSubject = headers.getFirst('x-sealpost-notice-subject').replace(/^x-sealpost-notice-subject:\s*/i, '').replace(/[\r\n\t]+/g, ' ').trim().slice(0, 120) || null;
+  const passphrase = headers.getFirst('x-sealpost-portal-passphrase').replace(/^x-sealpost-portal-passphrase:\s*/i, '').replace(/[\r\n]+\s*/g, ' ').trim() || null;
   for (const h of PRIVATE_HEADERS) headers.remove(h);
   const from = headers.getFirst('from');
   const first = addressparser(from.replace(/^from:/i, '')).find((a) => 'address' in a && a.address) as { address?: string } | undefined;
   const at = first?.address?.lastIndexOf('@') ?? -1;
-  return { message: Buffer.concat([headers.build(), body]), fromDomain: at > 0 ? first!.address!.slice(at + 1).toLowerCase() : null, noticeSubject };
+  return { message: Buffer.concat([headers.build(), body]), fromDomain: at > 0 ? first!.address!.slice(at + 1).toLowerCase() : null, noticeSubject, passphrase };
 }
 
 export function stripPrivateHeaders(data: Buffer): Buffer {
@@ -301,8 +303,9 @@ export class DeliveryWorker {
     if (!message) {
       via = 'portal';
       const sender = senderNameOf(out.message);
+      const passphraseHash = out.passphrase ? await hashPassword(out.passphrase) : null;
       const item = await this.deps.committer.submit((ctx) =>
-        this.deps.portal.ensure({ recipientId: row.id, messageId: row.message_id, address: row.address, senderName: sender.name }, out.message, ctx),
+        this.deps.portal.ensure({ recipientId: row.id, messageId: row.message_id, address: row.address, senderName: sender.name, senderAddress: row.sender, passphraseHash }, out.message, ctx),
       );
       message = await buildNotice({
         fromLine: sender.fromLine,

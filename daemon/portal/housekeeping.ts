@@ -18,7 +18,11 @@ export class PortalHousekeeping {
     this.running = true;
     try {
       const expired = await this.deps.committer.submit((ctx) => this.deps.items.expire(ctx));
-      if (expired > 0) this.deps.log.info({ expired }, 'portal items expired and shredded');
+      if (expired.length > 0) this.deps.log.info({ expired: expired.length }, 'portal items expired and shredded');
+      // the sender learns that a message was never read (no content: who, when)
+      for (const item of expired) {
+        if (item.opened_at === null && item.sender_address) await this.deps.mailer.sendNeverOpened(item.sender_address, item.address, item.message_id, item.created_at);
+      }
       if (this.deps.reminderDays > 0) {
         for (const item of this.deps.items.dueForReminder(this.deps.reminderDays)) {
           const token = this.deps.items.token(item);

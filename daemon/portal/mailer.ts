@@ -71,6 +71,16 @@ export class PortalMailer {
     return this.enqueue(raw, `no-reply@${this.domain}`, [to], 'notice', '<reminder>');
   }
 
+  async sendNeverOpened(to: string, recipient: string, queueId: string, sentAt: number): Promise<string> {
+    const raw = await this.compose({
+      from: { name: this.deps.config.name, address: `no-reply@${this.domain}` },
+      to,
+      subject: 'A secure message was never opened',
+      text: `The secure message you sent to ${recipient} on ${new Date(sentAt).toUTCString()} (queue id ${queueId}) was never opened and has now expired. Its copy has been destroyed.\r\n\r\nIf it still matters, please contact the recipient another way.\r\n`,
+    });
+    return this.enqueue(raw, `no-reply@${this.domain}`, [to], 'notice', '<never-opened>');
+  }
+
   async sendReply(r: ReplyInput): Promise<string> {
     const messageId = `<${randomBytes(12).toString('hex')}.reply@${this.deps.config.hostname}>`;
     const raw = await new MailComposer({

@@ -16,6 +16,7 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { verifyPassword } from '../apps/passwords.js';
 import { splitHostPort } from '../config/loader.js';
 import type { Log } from '../log.js';
 import type { PortalItemRow, PortalItems } from '../protect/portal-items.js';
@@ -72,6 +73,7 @@ export class PortalServer {
   private app: FastifyInstance | null = null;
   private readonly sessions = new SessionStore();
   private readonly codeRequests = new Map<string, number[]>();
+  private readonly passphraseFailures = new Map<string, number[]>();
   address = '';
 
   constructor(private readonly deps: PortalDeps) {}
@@ -111,6 +113,10 @@ export class PortalServer {
   private codeForm(token: string, s: Session, sent: boolean): string {
     return `${sent ? `<form method="post" action="/m/${token}/verify"><input type="hidden" name="csrf" value="${s.csrf}"><label for="code">6-digit code from the e-mail</label><input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required><button type="submit">Open the message</button></form>` : ''}
 <form method="post" action="/m/${token}/code"><input type="hidden" name="csrf" value="${s.csrf}"><button type="submit">${sent ? 'Send a new code' : 'Send me a code'}</button></form>`;
+  }
+
+  private passphraseForm(token: string, s: Session, failed = false): string {
+    return `${failed ? '<p class="error" role="alert">That passphrase was not accepted.</p>' : ''}<form method="post" action="/m/${token}/passphrase"><input type="hidden" name="csrf" value="${s.csrf}"><label for="passphrase">Passphrase from the sender</label><input type="password" id="passphrase" name="passphrase" autocomplete="off" required><button type="submit">Open the message</button></form>`;
   }
 
   /** A browser that proved this address earlier (within trust_days) needs no new code. */
@@ -168,8 +174,8 @@ export class PortalServer {
         page(
           `Secure message from ${item.sender_name}`,
           `<p>${escapeHtml(item.sender_name)} sent a secure message through ${escapeHtml(this.deps.practiceName)} to ${escapeHtml(maskAddress(item.address))}.</p>
-<p>To protect your privacy we first send a one-time code to that address. The message can be read until ${escapeHtml(new Date(item.expires_at).toUTCString())}.</p>
-${this.codeForm(req.params.token, s, s.codes.has(item.id))}`,
+<p>${item.passphrase_hash ? 'The sender gave you a passphrase for this message (not by e-mail). Enter it to read the message.' : 'To protect your privacy we first send a one-time code to that address.'} The message can be read until ${escapeHtml(new Date(item.expires_at).toUTCString())}.</p>
+${item.passphrase_hash ? this.passphraseForm(req.params.token, s) : this.codeForm(req.params.token, s, s.codes.has(item.id))}`,
         ),
       );
     });
@@ -179,6 +185,7 @@ ${this.codeForm(req.params.token, s, s.codes.has(item.id))}`,
       if (!item) return this.gone(reply);
       const s = this.session(req, reply);
       if (!this.csrf(req, s, req.body?.csrf)) return reply.code(403).type('text/html; charset=utf-8').send(page('Please try again', `<p>The form expired. <a href="/m/${req.params.token}">Start again</a>.</p>`));
+      if (item.passphrase_hash) return this.refused(reply, req.params.token, s); // the sender chose a passphrase instead of codes
       const now = Date.now();
       const recent = (this.codeRequests.get(item.id) ?? []).filter((t) => t > now - 3_600_000);
       if (recent.length >= CODE_REQUESTS_PER_ITEM_PER_HOUR) {
@@ -214,6 +221,28 @@ ${this.codeForm(req.params.token, s, s.codes.has(item.id))}`,
         reply.setCookie(TRUST_COOKIE, trust, { path: '/', secure: true, httpOnly: true, sameSite: 'strict', maxAge: this.deps.trustDays * 86_400 });
       }
       await this.audit('portal.verified', item.message_id, { item: item.id, ip: req.ip });
+      return reply.redirect(`/m/${req.params.token}/view`, 303);
+    });
+
+    app.post<{ Params: { token: string }; Body: { csrf?: string; passphrase?: string } }>('/m/:token/passphrase', { config: { rateLimit: { max: 10, timeWindow: '1 minute' } } }, async (req, reply) => {
+      const s = this.session(req, reply);
+      const item = this.live(req.params.token);
+      if (!item || !item.passphrase_hash || !this.csrf(req, s, req.body?.csrf)) return this.refused(reply, req.params.token, s);
+      const now = Date.now();
+      const failures = (this.passphraseFailures.get(item.id) ?? []).filter((t) => t > now - 15 * 60_000);
+      if (failures.length >= MAX_CODE_TRIES) {
+        await this.audit('portal.passphrase_locked', item.message_id, { item: item.id, ip: req.ip });
+        return reply.code(429).type('text/html; charset=utf-8').send(page('Too many attempts', '<p>Too many wrong passphrases for this message. Please wait 15 minutes.</p>'));
+      }
+      if (!(await verifyPassword(String(req.body?.passphrase ?? ''), item.passphrase_hash))) {
+        this.passphraseFailures.set(item.id, [...failures, now]);
+        await this.audit('portal.passphrase_failed', item.message_id, { item: item.id, ip: req.ip });
+        return reply.code(403).type('text/html; charset=utf-8').send(page('That passphrase did not work', this.passphraseForm(req.params.token, s, true)));
+      }
+      this.sessions.rotate(s);
+      this.setSessionCookie(reply, s);
+      s.verified.add(item.id);
+      await this.audit('portal.verified', item.message_id, { item: item.id, ip: req.ip, by: 'passphrase' });
       return reply.redirect(`/m/${req.params.token}/view`, 303);
     });
 

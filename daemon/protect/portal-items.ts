@@ -29,6 +29,8 @@ export interface PortalItemRow {
   opened_at: number | null;
   state: 'active' | 'expired' | 'recalled';
   reminded_at?: number | null;
+  passphrase_hash?: string | null;
+  sender_address?: string | null;
 }
 
 export const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -37,7 +39,11 @@ export class PortalItems {
   constructor(private readonly deps: { db: Db; vault: Vault; expiryDays: number }) {}
 
   /** Inside a unit: the recipient's active item, or a new one holding `content`. */
-  ensure(r: { recipientId: number; messageId: string; address: string; senderName: string }, content: Buffer, ctx: UnitContext): { id: string; token: string; expiresAt: number } {
+  ensure(
+    r: { recipientId: number; messageId: string; address: string; senderName: string; senderAddress: string; passphraseHash: string | null },
+    content: Buffer,
+    ctx: UnitContext,
+  ): { id: string; token: string; expiresAt: number } {
     const existing = this.deps.db.prepare("SELECT * FROM portal_items WHERE recipient_id = ? AND state = 'active' AND token_sealed IS NOT NULL").get(r.recipientId) as PortalItemRow | undefined;
     if (existing) return { id: existing.id, token: this.deps.vault.open(existing.token_sealed!, `portal-token:${existing.id}`).toString(), expiresAt: existing.expires_at };
     const id = `P${randomBytes(9).toString('hex').toUpperCase()}`;
@@ -45,8 +51,10 @@ export class PortalItems {
     const now = Date.now();
     const expiresAt = now + this.deps.expiryDays * 86_400_000;
     this.deps.db
-      .prepare("INSERT INTO portal_items (id, token_hash, message_id, recipient_id, address, sender_name, sealed, token_sealed, created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')")
-      .run(id, tokenHash(token), r.messageId, r.recipientId, r.address, r.senderName, this.deps.vault.seal(content, `portal:${id}`), this.deps.vault.seal(Buffer.from(token), `portal-token:${id}`), now, expiresAt);
+      .prepare(
+        "INSERT INTO portal_items (id, token_hash, message_id, recipient_id, address, sender_name, sender_address, passphrase_hash, sealed, token_sealed, created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')",
+      )
+      .run(id, tokenHash(token), r.messageId, r.recipientId, r.address, r.senderName, r.senderAddress, r.passphraseHash, this.deps.vault.seal(content, `portal:${id}`), this.deps.vault.seal(Buffer.from(token), `portal-token:${id}`), now, expiresAt);
     ctx.audit({ actor: 'delivery', action: 'portal.item_created', subject: r.messageId, detail: { item: id, recipient: r.recipientId, expires_at: new Date(expiresAt).toISOString() } });
     return { id, token, expiresAt };
   }
@@ -111,15 +119,15 @@ export class PortalItems {
     }));
   }
 
-  /** Inside a unit: items past their expiry lose their sealed copy. Returns how many. */
-  expire(ctx: UnitContext): number {
-    const due = this.deps.db.prepare("SELECT id, message_id FROM portal_items WHERE state = 'active' AND expires_at <= ?").all(Date.now()) as Array<{ id: string; message_id: string }>;
+  /** Inside a unit: items past their expiry lose their sealed copy. Returns them (to tell senders of unopened ones). */
+  expire(ctx: UnitContext): PortalItemRow[] {
+    const due = this.deps.db.prepare("SELECT * FROM portal_items WHERE state = 'active' AND expires_at <= ?").all(Date.now()) as PortalItemRow[];
     const shred = this.deps.db.prepare("UPDATE portal_items SET state = 'expired', sealed = NULL, token_sealed = NULL WHERE id = ?");
     for (const d of due) {
       shred.run(d.id);
-      ctx.audit({ actor: 'portal', action: 'portal.expired', subject: d.message_id, detail: { item: d.id } });
+      ctx.audit({ actor: 'portal', action: 'portal.expired', subject: d.message_id, detail: { item: d.id, opened: d.opened_at !== null } });
     }
-    return due.length;
+    return due;
   }
 }
 

@@ -195,5 +195,7 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   ALTER TABLE portal_items ADD COLUMN reminded_at INTEGER;
   ALTER TABLE portal_items ADD COLUMN recalled_by TEXT;
+  ALTER TABLE portal_items ADD COLUMN passphrase_hash TEXT;
+  ALTER TABLE portal_items ADD COLUMN sender_address TEXT;
   `,
 ];

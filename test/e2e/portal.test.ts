@@ -54,7 +54,7 @@ describe('portal', { timeout: 120_000 }, () => {
   let pass = '';
   let canaryUrl = '';
 
-  const sendSecure = async (to: string, extra: { html?: string; attachments?: unknown[] } = {}) => {
+  const sendSecure = async (to: string, extra: { html?: string; attachments?: unknown[]; headers?: Record<string, string> } = {}) => {
     const info = await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({
       from: '"Dr. Alvarez" <doc@clinic.test>',
       to,
@@ -62,6 +62,7 @@ describe('portal', { timeout: 120_000 }, () => {
       text: 'MARKER-TEXT Your results are normal.',
       ...(extra.html ? { html: extra.html } : {}),
       ...(extra.attachments ? { attachments: extra.attachments as never } : {}),
+      ...(extra.headers ? { headers: extra.headers } : {}),
     });
     const id = info.response.split(' ').pop()!;
     await d.waitForLog((r) => r.msg === 'delivery' && r.id === id && r.state === 'portal');
@@ -258,5 +259,22 @@ describe('portal', { timeout: 120_000 }, () => {
     const audit = await d.cliJson<AuditEntry[]>(['audit', 'tail', '--limit', '80']);
     assert.ok(audit.filter((e) => e.action === 'portal.code_failed').length >= 7);
     assert.ok(audit.some((e) => e.action === 'portal.recalled' && e.actor === 'user:root'));
+  });
+
+  it('a passphrase the sender shared out of band replaces the code', async () => {
+    await sendSecure('lee@patient.test', { headers: { 'X-Sealpost-Portal-Passphrase': 'blue heron 42' } });
+    const { notice, path } = await noticeFor('lee@patient.test');
+    assert.doesNotMatch(notice.data.toString(), /blue heron|X-Sealpost/i);
+    const c = new PortalClient(d.ports.portal);
+    const landing = await c.get(path);
+    assert.match(landing.body, /Passphrase from the sender/);
+    assert.doesNotMatch(landing.body, /Send me a code/);
+    assert.equal((await c.post(`${path}/code`)).status, 403, 'no codes for a passphrase message');
+    assert.equal((await c.post(`${path}/passphrase`, { passphrase: 'blue heron 43' })).status, 403);
+    assert.equal((await c.post(`${path}/passphrase`, { passphrase: 'blue heron 42' })).status, 303);
+    const view = await c.get(`${path}/view`);
+    assert.equal(view.status, 200);
+    assert.match(view.body, /MARKER-TEXT/);
+    assert.doesNotMatch(view.body, /blue heron/);
   });
 });

@@ -81,3 +81,37 @@ describe('portal rendering helpers', () => {
     assert.match(out, /<a rel="noopener noreferrer" target="_blank" href="https:\/\/e\.org">ok<\/a>/);
   });
 });
+
+describe('portal housekeeping', () => {
+  it('shreds expired items and tells the sender about unopened ones, once', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { openDb } = await import('../../daemon/store/db.js');
+    const { AuditChain } = await import('../../daemon/audit/chain.js');
+    const { GroupCommitter } = await import('../../daemon/store/committer.js');
+    const { Vault } = await import('../../daemon/store/vault.js');
+    const { PortalItems } = await import('../../daemon/protect/portal-items.js');
+    const { PortalHousekeeping } = await import('../../daemon/portal/housekeeping.js');
+    const dir = mkdtempSync(join(tmpdir(), 'sealpost-portal-'));
+    const db = openDb(join(dir, 'db.sqlite'));
+    const committer = new GroupCommitter(db, new AuditChain(db, Buffer.alloc(32, 2), join(dir, 'anchor')));
+    const items = new PortalItems({ db, vault: Vault.open(join(dir, 'master.key')), expiryDays: 30 });
+    const made = await committer.submit((ctx) => [
+      items.ensure({ recipientId: 1, messageId: 'MSGA', address: 'a@x.test', senderName: 'Dr', senderAddress: 'doc@clinic.test', passphraseHash: null }, Buffer.from('body'), ctx),
+      items.ensure({ recipientId: 2, messageId: 'MSGB', address: 'b@x.test', senderName: 'Dr', senderAddress: 'doc@clinic.test', passphraseHash: null }, Buffer.from('body'), ctx),
+    ]);
+    await committer.submit((ctx) => items.markOpened(made[1]!.id, ctx));
+    db.prepare('UPDATE portal_items SET expires_at = 0').run();
+    const told: string[] = [];
+    const mailer = { sendNeverOpened: async (to: string, recipient: string) => (told.push(`${to}:${recipient}`), 'Q'), sendReminder: async () => 'Q' };
+    const hk = new PortalHousekeeping({ items, committer, mailer: mailer as never, log: { info: () => undefined, error: () => undefined } as never, publicUrl: 'https://x', reminderDays: 3 });
+    await hk.run();
+    await hk.run();
+    assert.deepEqual(told, ['doc@clinic.test:a@x.test'], 'only the unopened item, only once');
+    const rows = db.prepare('SELECT state, sealed, token_sealed FROM portal_items').all() as Array<{ state: string; sealed: unknown; token_sealed: unknown }>;
+    assert.ok(rows.every((r) => r.state === 'expired' && r.sealed === null && r.token_sealed === null), 'shredded');
+    await committer.close();
+    db.close();
+  });
+});
