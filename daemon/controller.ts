@@ -10,6 +10,7 @@ import { AppRegistry } from './apps/registry.js';
 import { AuditChain } from './audit/chain.js';
 import type { Config } from './config/schema.js';
 import { createHandlers } from './control/handlers/index.js';
+import { Health } from './control/health.js';
 import { ControlServer } from './control/server.js';
 import { SmtpIntake } from './intake/smtp.js';
 import { DkimKeys } from './delivery/dkim.js';
@@ -99,7 +100,7 @@ export class Controller {
       group: config.control.group,
       version: SEALPOST_VERSION,
       log,
-      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, committer, dkim, tlsRecord, keys, protection, portalItems: portal, listeners, commitStats: () => committer.stats() }),
+      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, committer, dkim, tlsRecord, keys, protection, portalItems: portal, health: new Health({ dataDir: config.data_dir, tlsNotAfter: tls.notAfter, name: config.name, version: SEALPOST_VERSION, startedAt: this.startedAt, queue: () => queue.depth().by_state }), listeners, commitStats: () => committer.stats() }),
       roleOf: (name) => users.roleOf(name),
       onDenied: (who, method) =>
         void committer.audit({ actor: `user:${who.user}`, action: 'control.denied', subject: method, detail: { role: who.role } }).catch(() => undefined),

@@ -7,6 +7,7 @@ import type {
   AuditVerifyResult,
   DkimRecord,
   ExplainResult,
+  HealthResult,
   PolicyInfo,
   PolicyRule,
   PolicyTestResult,
@@ -29,6 +30,8 @@ export const PROTOCOL_VERSION = 1;
 export interface ControlMethods {
   status: { params: Record<string, never>; result: StatusResult };
   whoami: { params: Record<string, never>; result: { user: string; uid: number; role: Role } };
+  /** CPU, memory, disks, load (systeminformation), certificate age, queue counts. */
+  health: { params: Record<string, never>; result: HealthResult };
 
   'app.add': {
     params: { name: string; stream?: Stream; from?: string[] };
@@ -96,6 +99,7 @@ export interface MethodSpec {
 
 export const METHODS: { readonly [M in Method]: MethodSpec } = {
   status: { role: 'auditor', dangerous: false, mutates: false, summary: 'daemon health, queue depth, listeners' },
+  health: { role: 'auditor', dangerous: false, mutates: false, summary: 'system health: CPU, memory, disk, load, certificate' },
   whoami: { role: 'auditor', dangerous: false, mutates: false, summary: 'the identity and role of this client' },
   'app.add': { role: 'admin', dangerous: false, mutates: true, summary: 'create credentials for a sending application' },
   'app.list': { role: 'operator', dangerous: false, mutates: false, summary: 'list sending applications' },

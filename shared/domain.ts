@@ -244,3 +244,17 @@ export interface PortalItemInfo {
   opened_at: string | null;
   reminded_at: string | null;
 }
+
+export interface HealthResult {
+  cpu_load_pct: number;
+  load_avg: number[];
+  mem_used_pct: number;
+  mem_total_bytes: number;
+  disks: Array<{ mount: string; used_pct: number; size_bytes: number }>;
+  data_dir_free_bytes: number | null;
+  tls_days_left: number;
+  queue: Partial<Record<RecipientState, number>>;
+  uptime_s: number;
+  version: string;
+  name: string;
+}

@@ -113,6 +113,14 @@ export function buildProgram(): Command {
     .command('rotate <name>')
     .action(async (name: string) => show(await call('app.rotate', { name }), (r) => `new password for ${r.username}: ${r.password}\nthe password is shown only once`));
 
+  program
+    .command('console')
+    .description('the full-screen terminal console')
+    .action(async () => {
+      const { runConsole } = await import('../tui/run.js');
+      await runConsole(findSocket(globals()));
+    });
+
   const user = program.command('user').description('console/CLI identities (Unix users and their roles)');
   user
     .command('add <name>')

@@ -15,6 +15,7 @@ import type { ProtectionEngine } from '../../protect/engine.js';
 import { explainMessage } from '../../protect/explain.js';
 import type { KeyStore } from '../../protect/keys.js';
 import type { PortalItems } from '../../protect/portal-items.js';
+import type { Health } from '../health.js';
 import type { QueueStore } from '../../queue/store.js';
 import type { GroupCommitter } from '../../store/committer.js';
 import type { Db } from '../../store/db.js';
@@ -38,6 +39,7 @@ export interface HandlerDeps {
   keys: KeyStore;
   protection: ProtectionEngine;
   portalItems: PortalItems;
+  health: Health;
   commitStats: () => { batches: number; units: number };
   listeners: () => Listener[];
 }
@@ -76,6 +78,10 @@ export function createHandlers(d: HandlerDeps): Handlers {
         },
         commits: d.commitStats(),
       };
+    },
+    health: async (p) => {
+      parse(none, p);
+      return d.health.get();
     },
     whoami: async (p, who) => {
       parse(none, p);

@@ -1,0 +1,188 @@
+// The console's screen (Ink): a header with the appliance and crumbs, the current view
+// (home: health and queue counts; queue: a table that renders only the rows that fit;
+// help), a flash line and the key hints. It speaks only the typed control API, says when
+// the daemon is unreachable, and reconnects by itself.
+
+import { Box, Text, useApp, useInput, useStdout } from 'ink';
+import { useEffect, useReducer, useRef, useState } from 'react';
+import type { HealthResult, QueueEntry, StatusResult } from '../../shared/domain.js';
+import { HELP, initialState, reduce, visibleRows, windowOf, type State } from './state.js';
+
+export interface ConsoleApi {
+  status(): Promise<StatusResult>;
+  health(): Promise<HealthResult>;
+  queue(state: string | null): Promise<QueueEntry[]>;
+  perform(request: NonNullable<State['request']>): Promise<string>;
+  whoami(): Promise<{ user: string; role: string }>;
+}
+
+const POLL_MS = 2000;
+const noColor = Boolean(process.env.NO_COLOR);
+const color = (c: string) => (noColor ? undefined : c);
+
+function Home({ health, status }: { health: HealthResult | null; status: StatusResult | null }) {
+  if (!health || !status) return <Text>loading…</Text>;
+  const counts = Object.entries(health.queue).sort(([a], [b]) => a.localeCompare(b));
+  return (
+    <Box flexDirection="column">
+      <Text bold>Queue</Text>
+      <Text>
+        depth {status.queue.depth}
+        {counts.length ? `   ${counts.map(([k, v]) => `${k} ${v}`).join('   ')}` : '   (empty)'}
+      </Text>
+      <Text> </Text>
+      <Text bold>Health</Text>
+      <Text>
+        CPU {health.cpu_load_pct}%   memory {health.mem_used_pct}%   load {health.load_avg.map((l) => l.toFixed(2)).join(' ')}   uptime {Math.floor(health.uptime_s / 60)} min
+      </Text>
+      <Text>
+        disk {health.disks.slice(0, 3).map((d) => `${d.mount} ${d.used_pct}%`).join('   ')}   data free {health.data_dir_free_bytes === null ? '?' : `${(health.data_dir_free_bytes / 1e9).toFixed(1)} GB`}
+      </Text>
+      <Text color={health.tls_days_left < 14 ? color('red') : undefined}>TLS certificate: {health.tls_days_left} days left</Text>
+      <Text> </Text>
+      <Text bold>Listeners</Text>
+      {status.listeners.map((l) => (
+        <Text key={l.name}>
+          {l.name.padEnd(16)} {l.address}
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
+function QueueTable({ state, height }: { state: State; height: number }) {
+  const rows = visibleRows(state);
+  const { start, end } = windowOf(rows.length, state.cursor, Math.max(1, height));
+  return (
+    <Box flexDirection="column">
+      <Text bold>{`${'ID'.padEnd(16)}${'STATE'.padEnd(10)}${'STREAM'.padEnd(15)}${'RECEIVED'.padEnd(22)}RECIPIENTS`}</Text>
+      {rows.length === 0 ? <Text>no messages{state.filter ? ` matching /${state.filter}` : ''}</Text> : null}
+      {rows.slice(start, end).map((r, i) => {
+        const selected = start + i === state.cursor;
+        return (
+          <Text key={r.id} inverse={selected}>
+            {`${r.id.padEnd(16)}${r.state.padEnd(10)}${r.stream.padEnd(15)}${r.received_at.slice(0, 19).padEnd(22)}${r.recipients.join(', ')}`}
+          </Text>
+        );
+      })}
+      <Text dimColor>
+        {rows.length ? `${state.cursor + 1}/${rows.length}` : ''}
+        {state.filter ? `  filter /${state.filter}` : ''}
+      </Text>
+    </Box>
+  );
+}
+
+function Help() {
+  return (
+    <Box flexDirection="column">
+      {HELP.map(([k, v]) => (
+        <Text key={k}>
+          <Text bold>{k.padEnd(22)}</Text>
+          {v}
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
+function hints(s: State): string {
+  if (s.mode === 'command') return 'type a command (tab completes), enter runs, esc cancels';
+  if (s.mode === 'filter') return 'type to filter, enter applies, esc cancels';
+  if (s.mode === 'reason') return `reason for ${s.pending?.action ?? ''} ${s.pending?.id ?? ''}: enter confirms, esc cancels`;
+  if (s.mode === 'confirm') return `delete ${s.pending?.id ?? ''} for good? y = delete, anything else = cancel (default)`;
+  if (s.view === 'queue') return s.readOnly ? '<j/k> move  </> filter  <:> command  <?> help  <q> quit  (read-only)' : '<j/k> move  <h> hold  <r> release  <t> retry  <d> delete  </> filter  <:> command  <?> help  <q> quit';
+  return '<:queue> queue  <?> help  <q> quit';
+}
+
+export function App({ api, readOnly = false }: { api: ConsoleApi; readOnly?: boolean }) {
+  const [state, dispatch] = useReducer(reduce, initialState(readOnly));
+  const [health, setHealth] = useState<HealthResult | null>(null);
+  const [status, setStatus] = useState<StatusResult | null>(null);
+  const [offline, setOffline] = useState<string | null>(null);
+  const { exit } = useApp();
+  const { stdout } = useStdout();
+  const [rows, setRowsCount] = useState(stdout.rows ?? 24);
+  const latest = useRef(state);
+  latest.current = state;
+
+  useEffect(() => {
+    const onResize = () => setRowsCount(stdout.rows ?? 24);
+    stdout.on('resize', onResize);
+    return () => {
+      stdout.off('resize', onResize);
+    };
+  }, [stdout]);
+
+  useInput((input, key) => {
+    // a paste or fast typing arrives as one chunk: feed it to the reducer key by key
+    if (input.length > 1 && !key.ctrl && !key.meta) {
+      for (const ch of input) dispatch({ type: 'key', key: ch === '\r' || ch === '\n' ? { input: '', return: true } : ch === '\x7f' ? { input: '', backspace: true } : { input: ch } });
+      return;
+    }
+    dispatch({ type: 'key', key: { input: key.tab ? '\t' : input, escape: key.escape, return: key.return, upArrow: key.upArrow, downArrow: key.downArrow, backspace: key.backspace, delete: key.delete, ctrl: key.ctrl } });
+  });
+
+  useEffect(() => {
+    if (state.quit) exit();
+  }, [state.quit, exit]);
+
+  // poll what the current view shows
+  useEffect(() => {
+    let stopped = false;
+    const tick = async () => {
+      try {
+        const s = latest.current;
+        if (s.view === 'queue') dispatch({ type: 'rows', rows: await api.queue(s.stateFilter) });
+        else {
+          const [st, h] = await Promise.all([api.status(), api.health()]);
+          setStatus(st);
+          setHealth(h);
+        }
+        setOffline(null);
+      } catch (err) {
+        setOffline((err as Error).message);
+      }
+      if (!stopped) timer = setTimeout(() => void tick(), POLL_MS);
+    };
+    let timer = setTimeout(() => void tick(), 0);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [api, state.view, state.stateFilter]);
+
+  // perform requested actions
+  useEffect(() => {
+    const request = state.request;
+    if (!request) return;
+    dispatch({ type: 'requested' });
+    api.perform(request).then(
+      async (text) => {
+        dispatch({ type: 'result', text });
+        dispatch({ type: 'rows', rows: await api.queue(latest.current.stateFilter) });
+      },
+      (err: Error) => dispatch({ type: 'failed', text: err.message }),
+    );
+  }, [api, state.request]);
+
+  const crumbs = ['sealpost', state.view === 'queue' && state.stateFilter ? `queue(${state.stateFilter})` : state.view].join(' > ');
+  const bodyHeight = Math.max(3, rows - 7);
+  return (
+    <Box flexDirection="column" height={rows}>
+      <Box justifyContent="space-between">
+        <Text bold color={color('cyan')}>
+          {health ? `${health.name} ${health.version}` : 'Sealpost'}
+        </Text>
+        <Text>{crumbs}</Text>
+      </Box>
+      {offline ? <Text color={color('red')}>daemon unreachable: {offline} (retrying)</Text> : <Text> </Text>}
+      <Box flexDirection="column" flexGrow={1}>
+        {state.view === 'home' ? <Home health={health} status={status} /> : state.view === 'queue' ? <QueueTable state={state} height={bodyHeight - 2} /> : <Help />}
+      </Box>
+      <Text color={state.flash?.error ? color('red') : color('green')}>{state.flash?.text ?? ' '}</Text>
+      {state.mode === 'command' ? <Text>:{state.input}</Text> : state.mode === 'filter' ? <Text>/{state.input}</Text> : state.mode === 'reason' ? <Text>reason: {state.input}</Text> : <Text> </Text>}
+      <Text dimColor>{hints(state)}</Text>
+    </Box>
+  );
+}

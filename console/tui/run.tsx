@@ -1,0 +1,71 @@
+// `sealpost console`: enters the terminal's alternate screen, renders the Ink app over a
+// control client that reconnects by itself, and leaves the alternate screen on every exit
+// path (quit, Ctrl-C, SIGTERM, a crash).
+
+import { render } from 'ink';
+import type { Method, ParamsOf, ResultOf } from '../../shared/api.js';
+import { ControlClient } from '../client.js';
+import { App, type ConsoleApi } from './app.js';
+
+const ENTER_ALT = '\x1b[?1049h\x1b[H';
+const LEAVE_ALT = '\x1b[?1049l';
+
+/** A control connection that is (re)opened on demand. */
+class Reconnecting {
+  private client: ControlClient | null = null;
+
+  constructor(private readonly socketPath: string) {}
+
+  async call<M extends Method>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
+    try {
+      this.client ??= await ControlClient.connect(this.socketPath);
+      return await this.client.call(method, params);
+    } catch (err) {
+      this.client?.close();
+      this.client = null;
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.client?.close();
+  }
+}
+
+export async function runConsole(socketPath: string): Promise<void> {
+  const conn = new Reconnecting(socketPath);
+  let readOnly = false;
+  try {
+    const who = await conn.call('whoami', {});
+    readOnly = who.role === 'auditor';
+  } catch {
+    // not reachable yet: the app says so and keeps retrying
+  }
+  const api: ConsoleApi = {
+    status: () => conn.call('status', {}),
+    health: () => conn.call('health', {}),
+    queue: (state) => conn.call('queue.list', { ...(state ? { state: state as never } : {}), limit: 100_000 }),
+    whoami: () => conn.call('whoami', {}),
+    perform: async (r) => {
+      if (r.method === 'queue.retry') await conn.call('queue.retry', { id: r.id });
+      else if (r.method === 'queue.hold') await conn.call('queue.hold', { id: r.id, reason: r.reason });
+      else if (r.method === 'queue.release') await conn.call('queue.release', { id: r.id, reason: r.reason });
+      else await conn.call('queue.delete', { id: r.id, reason: r.reason });
+      return `${r.method.replace('queue.', '')}: ${r.id}`;
+    },
+  };
+  const leave = () => process.stdout.write(LEAVE_ALT);
+  process.stdout.write(ENTER_ALT);
+  process.once('exit', leave);
+  const instance = render(<App api={api} readOnly={readOnly} />, { exitOnCtrlC: false });
+  const stop = () => instance.unmount();
+  process.once('SIGTERM', stop);
+  process.once('SIGHUP', stop);
+  try {
+    await instance.waitUntilExit();
+  } finally {
+    conn.close();
+    leave();
+    process.off('exit', leave);
+  }
+}

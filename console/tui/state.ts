@@ -1,0 +1,166 @@
+// The console's state machine: a pure reducer from (state, event) to state, so navigation,
+// the table cursor, filtering, command mode and the reason prompt are unit-tested without a
+// terminal. Side effects (control API calls) are requested through `state.request` and
+// performed by the app, which reports back with `result` / `failed` events.
+// Keys follow k9s: ":" commands, "/" filter, j/k or arrows, "?" help, esc back, q quit.
+
+import type { QueueEntry } from '../../shared/domain.js';
+
+export type View = 'home' | 'queue' | 'help';
+
+export type Request =
+  | { method: 'queue.hold'; id: string; reason: string }
+  | { method: 'queue.release'; id: string; reason: string }
+  | { method: 'queue.retry'; id: string }
+  | { method: 'queue.delete'; id: string; reason: string };
+
+export interface State {
+  view: View;
+  back: View;
+  mode: 'normal' | 'command' | 'filter' | 'reason' | 'confirm';
+  input: string;
+  filter: string;
+  stateFilter: string | null;
+  rows: QueueEntry[];
+  cursor: number;
+  /** An action waiting for its reason (and, for delete, a confirmation). */
+  pending: { action: 'hold' | 'release' | 'delete'; id: string; reason?: string } | null;
+  request: Request | null;
+  flash: { text: string; error: boolean } | null;
+  quit: boolean;
+  readOnly: boolean;
+}
+
+export type Key = { input: string; escape?: boolean; return?: boolean; upArrow?: boolean; downArrow?: boolean; backspace?: boolean; delete?: boolean; ctrl?: boolean };
+
+export type Event = { type: 'key'; key: Key } | { type: 'rows'; rows: QueueEntry[] } | { type: 'result'; text: string } | { type: 'failed'; text: string } | { type: 'requested' };
+
+export const COMMANDS = ['home', 'queue', 'help', 'quit'] as const;
+
+export function initialState(readOnly = false): State {
+  return { view: 'home', back: 'home', mode: 'normal', input: '', filter: '', stateFilter: null, rows: [], cursor: 0, pending: null, request: null, flash: null, quit: false, readOnly };
+}
+
+/** Rows after the "/" filter (id, state or any recipient containing the text). */
+export function visibleRows(s: State): QueueEntry[] {
+  const f = s.filter.toLowerCase();
+  if (!f) return s.rows;
+  return s.rows.filter((r) => r.id.toLowerCase().includes(f) || r.state.includes(f) || r.recipients.some((a) => a.toLowerCase().includes(f)));
+}
+
+/** The first `height` rows around the cursor: tables render only what fits. */
+export function windowOf(total: number, cursor: number, height: number): { start: number; end: number } {
+  if (total <= height) return { start: 0, end: total };
+  const start = Math.min(Math.max(0, cursor - Math.floor(height / 2)), total - height);
+  return { start, end: start + height };
+}
+
+/** Completion for ":" commands: the single command starting with the typed text. */
+export function complete(input: string): string {
+  const [word, ...rest] = input.split(' ');
+  if (rest.length > 0) return input;
+  const matches = COMMANDS.filter((c) => c.startsWith(word ?? ''));
+  return matches.length === 1 ? matches[0]! : input;
+}
+
+function runCommand(s: State, line: string): State {
+  const [cmd, arg] = complete(line.trim()).split(/\s+/);
+  switch (cmd) {
+    case 'home':
+      return { ...s, view: 'home', mode: 'normal', input: '' };
+    case 'queue':
+      return { ...s, view: 'queue', mode: 'normal', input: '', stateFilter: arg ?? null, cursor: 0, filter: '' };
+    case 'help':
+      return { ...s, back: s.view === 'help' ? s.back : s.view, view: 'help', mode: 'normal', input: '' };
+    case 'q':
+    case 'quit':
+      return { ...s, quit: true };
+    default:
+      return { ...s, mode: 'normal', input: '', flash: { text: `unknown command: ${cmd ?? ''} (try :queue, :home, :help)`, error: true } };
+  }
+}
+
+function editInput(s: State, key: Key): State | null {
+  if (key.escape) return { ...s, mode: 'normal', input: '', pending: s.mode === 'reason' || s.mode === 'confirm' ? null : s.pending };
+  if (key.backspace || key.delete) return { ...s, input: s.input.slice(0, -1) };
+  if (key.input === '\t' && s.mode === 'command') return { ...s, input: complete(s.input) };
+  if (key.return) return null; // handled by the caller
+  if (key.input && !key.ctrl && key.input >= ' ') return { ...s, input: s.input + key.input };
+  return s;
+}
+
+export function reduce(s: State, e: Event): State {
+  switch (e.type) {
+    case 'rows': {
+      const rows = e.rows;
+      return { ...s, rows, cursor: Math.min(s.cursor, Math.max(0, rows.length - 1)) };
+    }
+    case 'requested':
+      return { ...s, request: null };
+    case 'result':
+      return { ...s, flash: { text: e.text, error: false } };
+    case 'failed':
+      return { ...s, flash: { text: e.text, error: true } };
+    case 'key':
+      return onKey(s, e.key);
+  }
+}
+
+function onKey(s: State, key: Key): State {
+  if (s.mode === 'command' || s.mode === 'filter' || s.mode === 'reason') {
+    const edited = editInput(s, key);
+    if (edited) return edited;
+    // return pressed
+    if (s.mode === 'command') return runCommand(s, s.input);
+    if (s.mode === 'filter') return { ...s, mode: 'normal', filter: s.input, input: '', cursor: 0 };
+    const reason = s.input.trim();
+    if (!s.pending) return { ...s, mode: 'normal', input: '' };
+    if (s.pending.action !== 'hold' && reason.length < 3) return { ...s, flash: { text: 'a reason of at least 3 characters is required', error: true } };
+    if (s.pending.action === 'delete') return { ...s, mode: 'confirm', input: '', pending: { ...s.pending, reason } };
+    const request: Request = s.pending.action === 'hold' ? { method: 'queue.hold', id: s.pending.id, reason: reason || 'held from the console' } : { method: 'queue.release', id: s.pending.id, reason };
+    return { ...s, mode: 'normal', input: '', pending: null, request };
+  }
+  if (s.mode === 'confirm') {
+    // Cancel is the default: only "y" deletes
+    if (key.input === 'y' && s.pending?.action === 'delete') return { ...s, mode: 'normal', request: { method: 'queue.delete', id: s.pending.id, reason: s.pending.reason ?? '' }, pending: null };
+    return { ...s, mode: 'normal', pending: null, flash: { text: 'cancelled', error: false } };
+  }
+  // normal mode
+  if (key.input === ':') return { ...s, mode: 'command', input: '', flash: null };
+  if (key.input === '?') return runCommand(s, 'help');
+  if (key.input === 'q' || (key.ctrl && key.input === 'c')) return { ...s, quit: true };
+  if (key.escape) {
+    if (s.view === 'help') return { ...s, view: s.back };
+    if (s.filter) return { ...s, filter: '' };
+    return { ...s, view: 'home' };
+  }
+  if (s.view !== 'queue') return s;
+  const rows = visibleRows(s);
+  const current = rows[s.cursor];
+  if (key.input === '/') return { ...s, mode: 'filter', input: s.filter };
+  if (key.input === 'j' || key.downArrow) return { ...s, cursor: Math.min(s.cursor + 1, Math.max(0, rows.length - 1)) };
+  if (key.input === 'k' || key.upArrow) return { ...s, cursor: Math.max(0, s.cursor - 1) };
+  if (key.input === 'g') return { ...s, cursor: 0 };
+  if (key.input === 'G') return { ...s, cursor: Math.max(0, rows.length - 1) };
+  if (!current) return s;
+  const mutate = (f: () => State): State => (s.readOnly ? { ...s, flash: { text: 'read-only: your role cannot change the queue', error: true } } : f());
+  if (key.input === 'h') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'hold', id: current.id } }));
+  if (key.input === 'r') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'release', id: current.id } }));
+  if (key.input === 'd') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'delete', id: current.id } }));
+  if (key.input === 't') return mutate(() => ({ ...s, request: { method: 'queue.retry', id: current.id } }));
+  return s;
+}
+
+export const HELP: Array<[string, string]> = [
+  [':queue [state]', 'the delivery queue (states: queued, deferred, held, sent, bounced, portal)'],
+  [':home', 'health and queue counts'],
+  [':help or ?', 'this help'],
+  ['/', 'filter the table (id, state, recipient)'],
+  ['j / k, arrows, g / G', 'move in the table'],
+  ['h', 'hold the selected message (reason optional)'],
+  ['r', 'release it (reason required)'],
+  ['t', 'retry it now'],
+  ['d', 'delete it (reason required, then confirm with y)'],
+  ['esc', 'back / cancel'],
+  ['q', 'quit'],
+];

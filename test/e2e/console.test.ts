@@ -1,0 +1,104 @@
+// The real console in tmux against a real daemon, read with capture-pane: home shows health
+// and queue counts; ":queue" lists a deferred message; hold and release with a reason
+// (audited with the console user's name); "?" shows help; "q" quits and leaves the
+// alternate screen.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { AuditEntry, QueueDetail } from '../../shared/domain.js';
+import { TestDaemon } from '../helpers/daemon.js';
+import { startSink, type Sink } from '../helpers/sink.js';
+import { transport } from '../helpers/smtp.js';
+
+const SESSION = `sealpost-console-${process.pid}`;
+const BIN = join(process.cwd(), 'dist', 'console', 'bin.js');
+
+const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
+const screen = () => tmux('capture-pane', '-p', '-t', SESSION);
+const keys = (...k: string[]) => tmux('send-keys', '-t', SESSION, ...k);
+
+/** The pane, once `match` holds (the console redraws on its own clock; 10 s at most). */
+async function until(match: (text: string) => boolean, what: string): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const text = screen();
+    if (match(text)) return text;
+    if (Date.now() > deadline) throw new Error(`the console never showed ${what}:\n${text}`);
+    await delay(100); // tmux offers no event for "the pane changed"
+  }
+}
+
+describe('console in tmux', () => {
+  let busy: Sink;
+  let d: TestDaemon;
+  let id = '';
+
+  before(async () => {
+    busy = await startSink({ starttls: true, reply: () => ({ code: 451, message: '4.3.2 busy' }) });
+    d = new TestDaemon({ deliveryToml: ['paused = false', '[delivery.routes]', `"busy.test" = "127.0.0.1:${busy.port}"`].join('\n') });
+    await d.start();
+    const pass = await d.addApp('ehr');
+    const info = await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to: 'pat@busy.test', subject: 'Reminder', text: 'See you Tuesday.' });
+    id = info.response.split(' ').pop()!;
+    await d.waitForLog((r) => r.msg === 'delivery' && r.id === id && r.state === 'deferred');
+    tmux('new-session', '-d', '-s', SESSION, '-x', '140', '-y', '32', `${process.execPath} ${BIN} console --socket ${d.socket} 2>${join(d.dir, "console.err")}; echo exit $? >> ${join(d.dir, "console.err")}; sleep 30`);
+  });
+  after(async () => {
+    try {
+      tmux('kill-session', '-t', SESSION);
+    } catch {
+      // already gone
+    }
+    await d.cleanup();
+    await busy.close();
+  });
+
+  it('home shows health and queue counts', async () => {
+    const home = await until((t) => /TLS certificate: \d+ days left/.test(t), 'the home view');
+    assert.match(home, /depth 1/);
+    assert.match(home, /deferred 1/);
+    assert.match(home, /CPU [\d.]+%/);
+    assert.match(home, /submission\s+127\.0\.0\.1:\d+/);
+    assert.match(home, /sealpost > home/);
+  });
+
+  it(':queue lists the deferred message; hold and release with a reason', async () => {
+    keys(':', 'que', 'Tab', 'Enter');
+    await until((t) => t.includes(id) && /deferred/.test(t), 'the queue with the message');
+    keys('h');
+    await until((t) => /reason for hold/.test(t), 'the reason prompt');
+    keys('checking the address', 'Enter');
+    await until((t) => /hold: /.test(t) && new RegExp(`${id}\\s+held`).test(t), 'the held message');
+    keys('r');
+    await until((t) => /reason for release/.test(t), 'the release prompt');
+    keys('x', 'Enter'); // too short: refused in the console already
+    await until((t) => /at least 3 characters/.test(t), 'the reason rule');
+    keys('BSpace', 'address confirmed', 'Enter');
+    await until((t) => /release: /.test(t), 'the release result');
+    const detail = await d.cliJson<QueueDetail>(['queue', 'show', id]);
+    assert.notEqual(detail.recipient_rows[0]!.state, 'held');
+    const audit = await d.cliJson<AuditEntry[]>(['audit', 'tail', '--limit', '30']);
+    assert.equal(audit.find((e) => e.action === 'queue.hold')?.detail.reason, 'checking the address');
+    assert.equal(audit.find((e) => e.action === 'queue.release')?.detail.reason, 'address confirmed');
+    assert.equal(audit.find((e) => e.action === 'queue.release')?.actor, 'user:root');
+  });
+
+  it('? shows help; q quits and leaves the alternate screen', async () => {
+    keys('?');
+    await until((t) => /:queue \[state\]/.test(t) && /delete it \(reason required, then confirm with y\)/.test(t), 'the help');
+    keys('Escape', 'q');
+    await until((t) => !/sealpost > /.test(t), 'the shell again');
+    const { readFileSync } = await import('node:fs');
+    // the tmux command records the console's exit status (and its stderr) in this file
+    const deadline = Date.now() + 5000;
+    let log = '';
+    while (!/exit \d+/.test(log) && Date.now() < deadline) {
+      await delay(50);
+      log = readFileSync(join(d.dir, 'console.err'), 'utf8');
+    }
+    assert.match(log, /exit 0$/m, log);
+  });
+});

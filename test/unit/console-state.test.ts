@@ -1,0 +1,81 @@
+// The console's reducer: navigation, command mode with completion, filtering, the table
+// window, key dispatch for hold/release/delete with reasons and confirmation, read-only.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { QueueEntry } from '../../shared/domain.js';
+import { complete, initialState, reduce, visibleRows, windowOf, type Key, type State } from '../../console/tui/state.js';
+
+const row = (id: string, state: QueueEntry['state'], rcpt: string): QueueEntry => ({ id, state, stream: 'transactional', app: 'ehr', sender: 's@clinic.test', received_at: '2026-12-03T10:00:00.000Z', size: 1, recipients: [rcpt] }) as QueueEntry;
+const press = (s: State, ...keys: Array<string | Key>): State =>
+  keys.reduce<State>((acc, k) => reduce(acc, { type: 'key', key: typeof k === 'string' ? { input: k } : k }), s);
+const typed = (s: State, text: string) => press(s, ...text.split(''));
+const ENTER: Key = { input: '', return: true };
+const ESC: Key = { input: '', escape: true };
+
+describe('console state', () => {
+  const rows = [row('AAA', 'deferred', 'a@x.test'), row('BBB', 'held', 'b@y.test'), row('CCC', 'queued', 'c@x.test')];
+  const onQueue = () => reduce(press(typed(press(initialState(), ':'), 'queue'), ENTER), { type: 'rows', rows });
+
+  it('runs commands, with completion and state arguments', () => {
+    assert.equal(complete('que'), 'queue');
+    assert.equal(complete('h'), 'h', 'ambiguous: home, help');
+    const s = press(typed(press(initialState(), ':'), 'queue deferred'), ENTER);
+    assert.equal(s.view, 'queue');
+    assert.equal(s.stateFilter, 'deferred');
+    const bad = press(typed(press(initialState(), ':'), 'nonsense'), ENTER);
+    assert.match(bad.flash?.text ?? '', /unknown command/);
+    const tab = press(typed(press(initialState(), ':'), 'que'), { input: '\t' });
+    assert.equal(tab.input, 'queue');
+  });
+
+  it('moves the cursor within the rows and filters them', () => {
+    let s = onQueue();
+    s = press(s, 'j', 'j', 'j');
+    assert.equal(s.cursor, 2, 'stops at the last row');
+    s = press(s, 'g');
+    assert.equal(s.cursor, 0);
+    s = press(typed(press(s, '/'), 'x.test'), ENTER);
+    assert.deepEqual(visibleRows(s).map((r) => r.id), ['AAA', 'CCC']);
+    s = press(s, ESC);
+    assert.equal(s.filter, '');
+  });
+
+  it('renders only a window of a long table around the cursor', () => {
+    assert.deepEqual(windowOf(100_000, 0, 20), { start: 0, end: 20 });
+    assert.deepEqual(windowOf(100_000, 50_000, 20), { start: 49_990, end: 50_010 });
+    assert.deepEqual(windowOf(100_000, 99_999, 20), { start: 99_980, end: 100_000 });
+    assert.deepEqual(windowOf(5, 3, 20), { start: 0, end: 5 });
+  });
+
+  it('asks a reason for release (at least 3 characters) and requests it', () => {
+    let s = press(onQueue(), 'j', 'r');
+    assert.equal(s.mode, 'reason');
+    s = press(typed(s, 'ok'), ENTER);
+    assert.equal(s.request, null);
+    assert.match(s.flash?.text ?? '', /at least 3/);
+    s = press(typed(s, ' then'), ENTER);
+    assert.deepEqual(s.request, { method: 'queue.release', id: 'BBB', reason: 'ok then' });
+  });
+
+  it('deletes only after a reason and an explicit y; anything else cancels', () => {
+    let s = press(typed(press(onQueue(), 'd'), 'duplicate'), ENTER);
+    assert.equal(s.mode, 'confirm');
+    const cancelled = press(s, ENTER);
+    assert.equal(cancelled.request, null);
+    assert.equal(cancelled.pending, null);
+    s = press(s, 'y');
+    assert.deepEqual(s.request, { method: 'queue.delete', id: 'AAA', reason: 'duplicate' });
+  });
+
+  it('is read-only for auditors; ? opens help and esc returns; q quits', () => {
+    const ro = reduce(press(typed(press(initialState(true), ':'), 'queue'), ENTER), { type: 'rows', rows });
+    const tried = press(ro, 'h');
+    assert.equal(tried.mode, 'normal');
+    assert.match(tried.flash?.text ?? '', /read-only/);
+    const help = press(ro, '?');
+    assert.equal(help.view, 'help');
+    assert.equal(press(help, ESC).view, 'queue');
+    assert.equal(press(ro, 'q').quit, true);
+  });
+});
