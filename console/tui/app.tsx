@@ -6,7 +6,7 @@
 import { Box, Text, useApp, useInput, useStdout } from 'ink';
 import { useEffect, useReducer, useRef, useState } from 'react';
 import type { HealthResult, QueueEntry, StatusResult } from '../../shared/domain.js';
-import { HELP, initialState, reduce, visibleRows, windowOf, type State } from './state.js';
+import { HELP, initialState, LIST_VIEWS, reduce, visibleRows, windowOf, type State, type View } from './state.js';
 
 export interface ConsoleApi {
   status(): Promise<StatusResult>;
@@ -14,6 +14,8 @@ export interface ConsoleApi {
   queue(state: string | null): Promise<QueueEntry[]>;
   perform(request: NonNullable<State['request']>): Promise<string>;
   whoami(): Promise<{ user: string; role: string }>;
+  /** The lines of a list view (:message, :audit, :keys, :policies, :users, :portal). */
+  lines(view: View, arg: string | null): Promise<string[]>;
 }
 
 const POLL_MS = 2000;
@@ -66,9 +68,22 @@ function QueueTable({ state, height }: { state: State; height: number }) {
         );
       })}
       <Text dimColor>
-        {rows.length ? `${state.cursor + 1}/${rows.length}` : ''}
+        {rows.length ? `${state.cursor + 1}/${rows.length}${state.rows.length >= 2000 ? ' (the oldest 2000; narrow with :queue STATE or sealpost queue list)' : ''}` : ''}
         {state.filter ? `  filter /${state.filter}` : ''}
       </Text>
+    </Box>
+  );
+}
+
+function Lines({ lines, scroll, height }: { lines: string[]; scroll: number; height: number }) {
+  if (lines.length === 0) return <Text>loading…</Text>;
+  return (
+    <Box flexDirection="column">
+      {lines.slice(scroll, scroll + height).map((l, i) => (
+        <Text key={scroll + i} wrap="truncate-end">
+          {l || ' '}
+        </Text>
+      ))}
     </Box>
   );
 }
@@ -91,7 +106,9 @@ function hints(s: State): string {
   if (s.mode === 'filter') return 'type to filter, enter applies, esc cancels';
   if (s.mode === 'reason') return `reason for ${s.pending?.action ?? ''} ${s.pending?.id ?? ''}: enter confirms, esc cancels`;
   if (s.mode === 'confirm') return `delete ${s.pending?.id ?? ''} for good? y = delete, anything else = cancel (default)`;
-  if (s.view === 'queue') return s.readOnly ? '<j/k> move  </> filter  <:> command  <?> help  <q> quit  (read-only)' : '<j/k> move  <h> hold  <r> release  <t> retry  <d> delete  </> filter  <:> command  <?> help  <q> quit';
+  if (s.view === 'audit') return '<j/k> scroll  <v> verify the chain  <esc> back  <:> command  <?> help  <q> quit';
+  if (LIST_VIEWS.includes(s.view)) return '<j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
+  if (s.view === 'queue') return s.readOnly ? '<j/k> move  </> filter  <:> command  <?> help  <q> quit  (read-only)' : '<j/k> move  <enter> describe  <h> hold  <r> release  <t> retry  <d> delete  </> filter  <:> command  <?> help  <q> quit';
   return '<:queue> queue  <?> help  <q> quit';
 }
 
@@ -134,6 +151,7 @@ export function App({ api, readOnly = false }: { api: ConsoleApi; readOnly?: boo
       try {
         const s = latest.current;
         if (s.view === 'queue') dispatch({ type: 'rows', rows: await api.queue(s.stateFilter) });
+        else if (LIST_VIEWS.includes(s.view)) dispatch({ type: 'lines', lines: await api.lines(s.view, s.arg) });
         else {
           const [st, h] = await Promise.all([api.status(), api.health()]);
           setStatus(st);
@@ -150,7 +168,7 @@ export function App({ api, readOnly = false }: { api: ConsoleApi; readOnly?: boo
       stopped = true;
       clearTimeout(timer);
     };
-  }, [api, state.view, state.stateFilter]);
+  }, [api, state.view, state.stateFilter, state.arg]);
 
   // perform requested actions
   useEffect(() => {
@@ -160,13 +178,13 @@ export function App({ api, readOnly = false }: { api: ConsoleApi; readOnly?: boo
     api.perform(request).then(
       async (text) => {
         dispatch({ type: 'result', text });
-        dispatch({ type: 'rows', rows: await api.queue(latest.current.stateFilter) });
+        if (latest.current.view === 'queue') dispatch({ type: 'rows', rows: await api.queue(latest.current.stateFilter) });
       },
       (err: Error) => dispatch({ type: 'failed', text: err.message }),
     );
   }, [api, state.request]);
 
-  const crumbs = ['sealpost', state.view === 'queue' && state.stateFilter ? `queue(${state.stateFilter})` : state.view].join(' > ');
+  const crumbs = ['sealpost', ...(state.view === 'message' ? [state.back, `message(${state.arg ?? ''})`] : [state.view === 'queue' && state.stateFilter ? `queue(${state.stateFilter})` : state.view])].join(' > ');
   const bodyHeight = Math.max(3, rows - 7);
   return (
     <Box flexDirection="column" height={rows}>
@@ -178,7 +196,15 @@ export function App({ api, readOnly = false }: { api: ConsoleApi; readOnly?: boo
       </Box>
       {offline ? <Text color={color('red')}>daemon unreachable: {offline} (retrying)</Text> : <Text> </Text>}
       <Box flexDirection="column" flexGrow={1}>
-        {state.view === 'home' ? <Home health={health} status={status} /> : state.view === 'queue' ? <QueueTable state={state} height={bodyHeight - 2} /> : <Help />}
+        {state.view === 'home' ? (
+          <Home health={health} status={status} />
+        ) : state.view === 'queue' ? (
+          <QueueTable state={state} height={bodyHeight - 2} />
+        ) : state.view === 'help' ? (
+          <Help />
+        ) : (
+          <Lines lines={state.lines} scroll={state.scroll} height={bodyHeight} />
+        )}
       </Box>
       <Text color={state.flash?.error ? color('red') : color('green')}>{state.flash?.text ?? ' '}</Text>
       {state.mode === 'command' ? <Text>:{state.input}</Text> : state.mode === 'filter' ? <Text>/{state.input}</Text> : state.mode === 'reason' ? <Text>reason: {state.input}</Text> : <Text> </Text>}

@@ -6,7 +6,9 @@ import { render } from 'ink';
 import type { Method, ParamsOf, ResultOf } from '../../shared/api.js';
 import { ControlClient } from '../client.js';
 import { App, type ConsoleApi } from './app.js';
+import { viewLines } from './views.js';
 
+export const QUEUE_LIMIT = 2000;
 const ENTER_ALT = '\x1b[?1049h\x1b[H';
 const LEAVE_ALT = '\x1b[?1049l';
 
@@ -44,15 +46,21 @@ export async function runConsole(socketPath: string): Promise<void> {
   const api: ConsoleApi = {
     status: () => conn.call('status', {}),
     health: () => conn.call('health', {}),
-    queue: (state) => conn.call('queue.list', { ...(state ? { state: state as never } : {}), limit: 100_000 }),
+    // one control frame is at most 1 MiB: the console shows the oldest QUEUE_LIMIT messages
+    queue: (state) => conn.call('queue.list', { ...(state ? { state: state as never } : {}), limit: QUEUE_LIMIT }),
     whoami: () => conn.call('whoami', {}),
     perform: async (r) => {
+      if (r.method === 'audit.verify') {
+        const v = await conn.call('audit.verify', {});
+        return v.ok ? `audit chain intact: ${v.entries} entries` : `AUDIT CHAIN BROKEN at entry ${v.first_bad}: ${v.problem ?? ''}`;
+      }
       if (r.method === 'queue.retry') await conn.call('queue.retry', { id: r.id });
       else if (r.method === 'queue.hold') await conn.call('queue.hold', { id: r.id, reason: r.reason });
       else if (r.method === 'queue.release') await conn.call('queue.release', { id: r.id, reason: r.reason });
       else await conn.call('queue.delete', { id: r.id, reason: r.reason });
       return `${r.method.replace('queue.', '')}: ${r.id}`;
     },
+    lines: (view, arg) => viewLines(conn, view, arg),
   };
   const leave = () => process.stdout.write(LEAVE_ALT);
   process.stdout.write(ENTER_ALT);

@@ -6,13 +6,17 @@
 
 import type { QueueEntry } from '../../shared/domain.js';
 
-export type View = 'home' | 'queue' | 'help';
+export type View = 'home' | 'queue' | 'help' | 'message' | 'audit' | 'keys' | 'policies' | 'users' | 'portal';
+
+/** Views that show a scrollable list of lines fetched from the daemon. */
+export const LIST_VIEWS: readonly View[] = ['message', 'audit', 'keys', 'policies', 'users', 'portal'];
 
 export type Request =
   | { method: 'queue.hold'; id: string; reason: string }
   | { method: 'queue.release'; id: string; reason: string }
   | { method: 'queue.retry'; id: string }
-  | { method: 'queue.delete'; id: string; reason: string };
+  | { method: 'queue.delete'; id: string; reason: string }
+  | { method: 'audit.verify' };
 
 export interface State {
   view: View;
@@ -23,6 +27,11 @@ export interface State {
   stateFilter: string | null;
   rows: QueueEntry[];
   cursor: number;
+  /** The argument of the view (:message ID). */
+  arg: string | null;
+  /** Lines of a list view, and how far it is scrolled. */
+  lines: string[];
+  scroll: number;
   /** An action waiting for its reason (and, for delete, a confirmation). */
   pending: { action: 'hold' | 'release' | 'delete'; id: string; reason?: string } | null;
   request: Request | null;
@@ -33,12 +42,12 @@ export interface State {
 
 export type Key = { input: string; escape?: boolean; return?: boolean; upArrow?: boolean; downArrow?: boolean; backspace?: boolean; delete?: boolean; ctrl?: boolean };
 
-export type Event = { type: 'key'; key: Key } | { type: 'rows'; rows: QueueEntry[] } | { type: 'result'; text: string } | { type: 'failed'; text: string } | { type: 'requested' };
+export type Event = { type: 'key'; key: Key } | { type: 'rows'; rows: QueueEntry[] } | { type: 'lines'; lines: string[] } | { type: 'result'; text: string } | { type: 'failed'; text: string } | { type: 'requested' };
 
-export const COMMANDS = ['home', 'queue', 'help', 'quit'] as const;
+export const COMMANDS = ['home', 'health', 'queue', 'message', 'audit', 'keys', 'policies', 'users', 'portal', 'help', 'quit'] as const;
 
 export function initialState(readOnly = false): State {
-  return { view: 'home', back: 'home', mode: 'normal', input: '', filter: '', stateFilter: null, rows: [], cursor: 0, pending: null, request: null, flash: null, quit: false, readOnly };
+  return { view: 'home', back: 'home', mode: 'normal', input: '', filter: '', stateFilter: null, rows: [], cursor: 0, arg: null, lines: [], scroll: 0, pending: null, request: null, flash: null, quit: false, readOnly };
 }
 
 /** Rows after the "/" filter (id, state or any recipient containing the text). */
@@ -67,7 +76,17 @@ function runCommand(s: State, line: string): State {
   const [cmd, arg] = complete(line.trim()).split(/\s+/);
   switch (cmd) {
     case 'home':
+    case 'health':
       return { ...s, view: 'home', mode: 'normal', input: '' };
+    case 'message':
+      if (!arg) return { ...s, mode: 'normal', input: '', flash: { text: 'usage: :message ID (or enter on a queue row)', error: true } };
+      return { ...s, back: s.view, view: 'message', arg: arg.toUpperCase(), mode: 'normal', input: '', lines: [], scroll: 0 };
+    case 'audit':
+    case 'keys':
+    case 'policies':
+    case 'users':
+    case 'portal':
+      return { ...s, back: s.view, view: cmd, arg: null, mode: 'normal', input: '', lines: [], scroll: 0 };
     case 'queue':
       return { ...s, view: 'queue', mode: 'normal', input: '', stateFilter: arg ?? null, cursor: 0, filter: '' };
     case 'help':
@@ -91,6 +110,8 @@ function editInput(s: State, key: Key): State | null {
 
 export function reduce(s: State, e: Event): State {
   switch (e.type) {
+    case 'lines':
+      return { ...s, lines: e.lines, scroll: Math.min(s.scroll, Math.max(0, e.lines.length - 1)) };
     case 'rows': {
       const rows = e.rows;
       return { ...s, rows, cursor: Math.min(s.cursor, Math.max(0, rows.length - 1)) };
@@ -134,6 +155,14 @@ function onKey(s: State, key: Key): State {
     if (s.filter) return { ...s, filter: '' };
     return { ...s, view: 'home' };
   }
+  if (LIST_VIEWS.includes(s.view)) {
+    if (key.input === 'j' || key.downArrow) return { ...s, scroll: Math.min(s.scroll + 1, Math.max(0, s.lines.length - 1)) };
+    if (key.input === 'k' || key.upArrow) return { ...s, scroll: Math.max(0, s.scroll - 1) };
+    if (key.input === 'g') return { ...s, scroll: 0 };
+    if (key.input === 'G') return { ...s, scroll: Math.max(0, s.lines.length - 1) };
+    if (key.input === 'v' && s.view === 'audit') return { ...s, request: { method: 'audit.verify' } };
+    return s;
+  }
   if (s.view !== 'queue') return s;
   const rows = visibleRows(s);
   const current = rows[s.cursor];
@@ -143,6 +172,7 @@ function onKey(s: State, key: Key): State {
   if (key.input === 'g') return { ...s, cursor: 0 };
   if (key.input === 'G') return { ...s, cursor: Math.max(0, rows.length - 1) };
   if (!current) return s;
+  if (key.return) return { ...s, back: 'queue', view: 'message', arg: current.id, lines: [], scroll: 0 };
   const mutate = (f: () => State): State => (s.readOnly ? { ...s, flash: { text: 'read-only: your role cannot change the queue', error: true } } : f());
   if (key.input === 'h') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'hold', id: current.id } }));
   if (key.input === 'r') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'release', id: current.id } }));
@@ -153,7 +183,11 @@ function onKey(s: State, key: Key): State {
 
 export const HELP: Array<[string, string]> = [
   [':queue [state]', 'the delivery queue (states: queued, deferred, held, sent, bounced, portal)'],
-  [':home', 'health and queue counts'],
+  [':home (:health)', 'health and queue counts'],
+  [':message ID, enter', 'one message: protection decision, rules, detectors, attempts'],
+  [':audit', 'recent audit events; v verifies the chain'],
+  [':keys :policies', 'recipient keys; the active policy rules'],
+  [':users :portal', 'console users; portal items and whether they were opened'],
   [':help or ?', 'this help'],
   ['/', 'filter the table (id, state, recipient)'],
   ['j / k, arrows, g / G', 'move in the table'],

@@ -1,7 +1,7 @@
 // The real console in tmux against a real daemon, read with capture-pane: home shows health
 // and queue counts; ":queue" lists a deferred message; hold and release with a reason
-// (audited with the console user's name); "?" shows help; "q" quits and leaves the
-// alternate screen.
+// (audited with the console user's name); enter describes the message; ":audit" lists and
+// verifies the chain; "?" shows help; "q" quits and leaves the alternate screen.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -84,6 +84,19 @@ describe('console in tmux', () => {
     assert.equal(audit.find((e) => e.action === 'queue.hold')?.detail.reason, 'checking the address');
     assert.equal(audit.find((e) => e.action === 'queue.release')?.detail.reason, 'address confirmed');
     assert.equal(audit.find((e) => e.action === 'queue.release')?.actor, 'user:root');
+  });
+
+  it('enter describes a message (decision and attempts); :audit lists and verifies the chain', async () => {
+    keys('g', 'Enter');
+    const msg = await until((t) => /protection: tls/.test(t) && /attempts:/.test(t), 'the message view');
+    assert.match(msg, new RegExp(`message\\(${id}\\)`));
+    assert.match(msg, /rule tls-default -> tls/);
+    assert.match(msg, /deferred 451 via 127\.0\.0\.1:\d+ TLSv1\.[23]/);
+    assert.doesNotMatch(msg, /See you Tuesday/, 'never the body');
+    keys(':audit', 'Enter');
+    await until((t) => /queue\.release/.test(t), 'the audit view');
+    keys('v');
+    await until((t) => /audit chain intact: \d+ entries/.test(t), 'the verification');
   });
 
   it('? shows help; q quits and leaves the alternate screen', async () => {
