@@ -50,6 +50,11 @@ export interface ControlMethods {
     params: { state?: MessageState | RecipientState; domain?: string; min_age_s?: number; limit?: number };
     result: QueueEntry[];
   };
+  /** A window of the queue for tables: `total` matching messages, `rows` from `offset`. */
+  'queue.page': {
+    params: { state?: MessageState | RecipientState; domain?: string; text?: string; offset: number; limit: number };
+    result: { total: number; offset: number; rows: QueueEntry[] };
+  };
   'queue.show': { params: { id: string }; result: QueueDetail };
   'queue.hold': { params: { id: string; reason?: string }; result: QueueDetail };
   'queue.release': { params: { id: string; reason: string }; result: QueueDetail };
@@ -109,6 +114,7 @@ export const METHODS: { readonly [M in Method]: MethodSpec } = {
   'user.list': { role: 'admin', dangerous: false, mutates: false, summary: 'list console/CLI users' },
   'user.remove': { role: 'admin', dangerous: true, mutates: true, summary: 'remove a console/CLI user' },
   'queue.list': { role: 'auditor', dangerous: false, mutates: false, summary: 'list queued messages' },
+  'queue.page': { role: 'auditor', dangerous: false, mutates: false, summary: 'a window of the queue (for the console)' },
   'queue.show': { role: 'auditor', dangerous: false, mutates: false, summary: 'one message with its recipients' },
   'queue.hold': { role: 'operator', dangerous: false, mutates: true, summary: 'stop delivery attempts' },
   'queue.release': { role: 'operator', dangerous: true, mutates: true, summary: 'resume delivery of held recipients' },

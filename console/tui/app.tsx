@@ -6,12 +6,12 @@
 import { Box, Text, useApp, useInput, useStdout } from 'ink';
 import { useEffect, useReducer, useRef, useState } from 'react';
 import type { HealthResult, QueueEntry, StatusResult } from '../../shared/domain.js';
-import { HELP, initialState, LIST_VIEWS, reduce, visibleRows, windowOf, type State, type View } from './state.js';
+import { HELP, initialState, LIST_VIEWS, pageFor, reduce, rowAt, windowOf, type State, type View } from './state.js';
 
 export interface ConsoleApi {
   status(): Promise<StatusResult>;
   health(): Promise<HealthResult>;
-  queue(state: string | null): Promise<QueueEntry[]>;
+  queue(q: { state: string | null; text: string; offset: number; limit: number }): Promise<{ total: number; offset: number; rows: QueueEntry[] }>;
   perform(request: NonNullable<State['request']>): Promise<string>;
   whoami(): Promise<{ user: string; role: string }>;
   /** The lines of a list view (:message, :audit, :keys, :policies, :users, :portal). */
@@ -53,22 +53,20 @@ function Home({ health, status }: { health: HealthResult | null; status: StatusR
 }
 
 function QueueTable({ state, height }: { state: State; height: number }) {
-  const rows = visibleRows(state);
-  const { start, end } = windowOf(rows.length, state.cursor, Math.max(1, height));
+  const { start, end } = windowOf(state.total, state.cursor, Math.max(1, height));
+  const shown: Array<{ index: number; row: QueueEntry | undefined }> = [];
+  for (let i = start; i < end; i++) shown.push({ index: i, row: rowAt(state, i) });
   return (
     <Box flexDirection="column">
       <Text bold>{`${'ID'.padEnd(16)}${'STATE'.padEnd(10)}${'STREAM'.padEnd(15)}${'RECEIVED'.padEnd(22)}RECIPIENTS`}</Text>
-      {rows.length === 0 ? <Text>no messages{state.filter ? ` matching /${state.filter}` : ''}</Text> : null}
-      {rows.slice(start, end).map((r, i) => {
-        const selected = start + i === state.cursor;
-        return (
-          <Text key={r.id} inverse={selected}>
-            {`${r.id.padEnd(16)}${r.state.padEnd(10)}${r.stream.padEnd(15)}${r.received_at.slice(0, 19).padEnd(22)}${r.recipients.join(', ')}`}
-          </Text>
-        );
-      })}
+      {state.total === 0 ? <Text>no messages{state.filter ? ` matching /${state.filter}` : ''}</Text> : null}
+      {shown.map(({ index, row }) => (
+        <Text key={index} inverse={index === state.cursor}>
+          {row ? `${row.id.padEnd(16)}${row.state.padEnd(10)}${row.stream.padEnd(15)}${row.received_at.slice(0, 19).padEnd(22)}${row.recipients.join(', ')}` : '…'}
+        </Text>
+      ))}
       <Text dimColor>
-        {rows.length ? `${state.cursor + 1}/${rows.length}${state.rows.length >= 2000 ? ' (the oldest 2000; narrow with :queue STATE or sealpost queue list)' : ''}` : ''}
+        {state.total ? `${state.cursor + 1}/${state.total}` : ''}
         {state.filter ? `  filter /${state.filter}` : ''}
       </Text>
     </Box>
@@ -150,7 +148,7 @@ export function App({ api, readOnly = false }: { api: ConsoleApi; readOnly?: boo
     const tick = async () => {
       try {
         const s = latest.current;
-        if (s.view === 'queue') dispatch({ type: 'rows', rows: await api.queue(s.stateFilter) });
+        if (s.view === 'queue') dispatch({ type: 'rows', ...(await api.queue({ state: s.stateFilter, text: s.filter, ...pageFor(s.cursor) })) });
         else if (LIST_VIEWS.includes(s.view)) dispatch({ type: 'lines', lines: await api.lines(s.view, s.arg) });
         else {
           const [st, h] = await Promise.all([api.status(), api.health()]);
@@ -168,7 +166,7 @@ export function App({ api, readOnly = false }: { api: ConsoleApi; readOnly?: boo
       stopped = true;
       clearTimeout(timer);
     };
-  }, [api, state.view, state.stateFilter, state.arg]);
+  }, [api, state.view, state.stateFilter, state.arg, state.filter, pageFor(state.cursor).offset]);
 
   // perform requested actions
   useEffect(() => {
@@ -178,7 +176,8 @@ export function App({ api, readOnly = false }: { api: ConsoleApi; readOnly?: boo
     api.perform(request).then(
       async (text) => {
         dispatch({ type: 'result', text });
-        if (latest.current.view === 'queue') dispatch({ type: 'rows', rows: await api.queue(latest.current.stateFilter) });
+        const now = latest.current;
+        if (now.view === 'queue') dispatch({ type: 'rows', ...(await api.queue({ state: now.stateFilter, text: now.filter, ...pageFor(now.cursor) })) });
       },
       (err: Error) => dispatch({ type: 'failed', text: err.message }),
     );

@@ -8,7 +8,6 @@ import { ControlClient } from '../client.js';
 import { App, type ConsoleApi } from './app.js';
 import { viewLines } from './views.js';
 
-export const QUEUE_LIMIT = 2000;
 const ENTER_ALT = '\x1b[?1049h\x1b[H';
 const LEAVE_ALT = '\x1b[?1049l';
 
@@ -46,8 +45,8 @@ export async function runConsole(socketPath: string): Promise<void> {
   const api: ConsoleApi = {
     status: () => conn.call('status', {}),
     health: () => conn.call('health', {}),
-    // one control frame is at most 1 MiB: the console shows the oldest QUEUE_LIMIT messages
-    queue: (state) => conn.call('queue.list', { ...(state ? { state: state as never } : {}), limit: QUEUE_LIMIT }),
+    // the table asks for the window around its cursor: any queue size fits one control frame
+    queue: (q) => conn.call('queue.page', { ...(q.state ? { state: q.state as never } : {}), ...(q.text ? { text: q.text } : {}), offset: q.offset, limit: q.limit }),
     whoami: () => conn.call('whoami', {}),
     perform: async (r) => {
       if (r.method === 'audit.verify') {

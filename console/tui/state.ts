@@ -25,7 +25,11 @@ export interface State {
   input: string;
   filter: string;
   stateFilter: string | null;
+  /** The loaded page of the queue: rows[i] is message number offset + i of `total`. */
   rows: QueueEntry[];
+  total: number;
+  offset: number;
+  /** Index of the selected message in the whole (filtered) queue. */
   cursor: number;
   /** The argument of the view (:message ID). */
   arg: string | null;
@@ -42,19 +46,24 @@ export interface State {
 
 export type Key = { input: string; escape?: boolean; return?: boolean; upArrow?: boolean; downArrow?: boolean; backspace?: boolean; delete?: boolean; ctrl?: boolean };
 
-export type Event = { type: 'key'; key: Key } | { type: 'rows'; rows: QueueEntry[] } | { type: 'lines'; lines: string[] } | { type: 'result'; text: string } | { type: 'failed'; text: string } | { type: 'requested' };
+export type Event = { type: 'key'; key: Key } | { type: 'rows'; rows: QueueEntry[]; total?: number; offset?: number } | { type: 'lines'; lines: string[] } | { type: 'result'; text: string } | { type: 'failed'; text: string } | { type: 'requested' };
 
 export const COMMANDS = ['home', 'health', 'queue', 'message', 'audit', 'keys', 'policies', 'users', 'portal', 'help', 'quit'] as const;
 
 export function initialState(readOnly = false): State {
-  return { view: 'home', back: 'home', mode: 'normal', input: '', filter: '', stateFilter: null, rows: [], cursor: 0, arg: null, lines: [], scroll: 0, pending: null, request: null, flash: null, quit: false, readOnly };
+  return { view: 'home', back: 'home', mode: 'normal', input: '', filter: '', stateFilter: null, rows: [], total: 0, offset: 0, cursor: 0, arg: null, lines: [], scroll: 0, pending: null, request: null, flash: null, quit: false, readOnly };
 }
 
-/** Rows after the "/" filter (id, state or any recipient containing the text). */
-export function visibleRows(s: State): QueueEntry[] {
-  const f = s.filter.toLowerCase();
-  if (!f) return s.rows;
-  return s.rows.filter((r) => r.id.toLowerCase().includes(f) || r.state.includes(f) || r.recipients.some((a) => a.toLowerCase().includes(f)));
+/** The row at a queue index, if its page is loaded (the "/" filter runs in the daemon). */
+export function rowAt(s: State, index: number): QueueEntry | undefined {
+  return s.rows[index - s.offset];
+}
+
+/** Which page the table needs for the cursor: pages of PAGE rows, fetched with a page of margin on each side. */
+export const PAGE = 250;
+export function pageFor(cursor: number): { offset: number; limit: number } {
+  const start = Math.max(0, (Math.floor(cursor / PAGE) - 1) * PAGE);
+  return { offset: start, limit: PAGE * 3 };
 }
 
 /** The first `height` rows around the cursor: tables render only what fits. */
@@ -113,8 +122,8 @@ export function reduce(s: State, e: Event): State {
     case 'lines':
       return { ...s, lines: e.lines, scroll: Math.min(s.scroll, Math.max(0, e.lines.length - 1)) };
     case 'rows': {
-      const rows = e.rows;
-      return { ...s, rows, cursor: Math.min(s.cursor, Math.max(0, rows.length - 1)) };
+      const total = e.total ?? e.rows.length;
+      return { ...s, rows: e.rows, total, offset: e.offset ?? 0, cursor: Math.min(s.cursor, Math.max(0, total - 1)) };
     }
     case 'requested':
       return { ...s, request: null };
@@ -164,13 +173,13 @@ function onKey(s: State, key: Key): State {
     return s;
   }
   if (s.view !== 'queue') return s;
-  const rows = visibleRows(s);
-  const current = rows[s.cursor];
+  const last = Math.max(0, s.total - 1);
+  const current = rowAt(s, s.cursor);
   if (key.input === '/') return { ...s, mode: 'filter', input: s.filter };
-  if (key.input === 'j' || key.downArrow) return { ...s, cursor: Math.min(s.cursor + 1, Math.max(0, rows.length - 1)) };
+  if (key.input === 'j' || key.downArrow) return { ...s, cursor: Math.min(s.cursor + 1, last) };
   if (key.input === 'k' || key.upArrow) return { ...s, cursor: Math.max(0, s.cursor - 1) };
   if (key.input === 'g') return { ...s, cursor: 0 };
-  if (key.input === 'G') return { ...s, cursor: Math.max(0, rows.length - 1) };
+  if (key.input === 'G') return { ...s, cursor: last };
   if (!current) return s;
   if (key.return) return { ...s, back: 'queue', view: 'message', arg: current.id, lines: [], scroll: 0 };
   const mutate = (f: () => State): State => (s.readOnly ? { ...s, flash: { text: 'read-only: your role cannot change the queue', error: true } } : f());

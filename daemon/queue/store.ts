@@ -44,6 +44,15 @@ export interface NewMessage {
 
 export type MessageKind = 'mail' | 'dsn' | 'notice';
 
+export interface QueueFilter {
+  state?: MessageState | RecipientState;
+  domain?: string;
+  /** Only messages accepted at least this many seconds ago. */
+  min_age_s?: number;
+  /** Only messages whose id or a recipient address contains this text. */
+  text?: string;
+}
+
 interface MessageRow {
   id: string;
   received_at: number;
@@ -179,11 +188,8 @@ export class QueueStore {
     };
   }
 
-  /**
-   * Messages with at least one recipient matching the filter, oldest first. One query; the
-   * state filter runs in SQL, so the limit counts matching messages.
-   */
-  list(filter: { state?: MessageState | RecipientState; domain?: string; min_age_s?: number; limit?: number } = {}): QueueEntry[] {
+  /** The SQL condition on recipients (r) for a filter, with its arguments. */
+  private recipientMatch(filter: QueueFilter): { match: string; args: unknown[] } {
     let match = "r.state <> 'deleted'";
     const args: unknown[] = [];
     if (filter.domain) {
@@ -195,18 +201,40 @@ export class QueueStore {
       match += ` AND r.state IN (${states.map(() => '?').join(',')})`;
       args.push(...states);
     }
-    const limit = Math.min(Math.max(filter.limit ?? 1000, 1), 100_000);
+    return { match, args };
+  }
+
+  /** Message condition (m) for a filter: age and a text that the id or a recipient contains. */
+  private messageMatch(filter: QueueFilter): { where: string; args: unknown[] } {
+    const r = this.recipientMatch(filter);
     const before = filter.min_age_s ? Date.now() - filter.min_age_s * 1000 : Number.MAX_SAFE_INTEGER;
+    let where = `m.received_at <= ? AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND ${r.match})`;
+    const args: unknown[] = [before, ...r.args];
+    if (filter.text) {
+      const like = `%${filter.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      where += " AND (m.id LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM recipients r2 WHERE r2.message_id = m.id AND r2.address LIKE ? ESCAPE '\\'))";
+      args.push(like, like);
+    }
+    return { where, args };
+  }
+
+  /**
+   * Messages with at least one recipient matching the filter, oldest first. One query; the
+   * filters run in SQL, so the limit counts matching messages.
+   */
+  list(filter: QueueFilter & { limit?: number; offset?: number } = {}): QueueEntry[] {
+    const { where, args } = this.messageMatch(filter);
+    const limit = Math.min(Math.max(filter.limit ?? 1000, 1), 100_000);
     const rows = this.db
       .prepare(
         `WITH sel AS (
-           SELECT * FROM messages m WHERE m.received_at <= ? AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND ${match})
-           ORDER BY received_at, id LIMIT ?)
+           SELECT * FROM messages m WHERE ${where}
+           ORDER BY received_at, id LIMIT ? OFFSET ?)
          SELECT sel.*, r.address AS r_address, r.state AS r_state
            FROM sel JOIN recipients r ON r.message_id = sel.id
           ORDER BY sel.received_at, sel.id, r.id`,
       )
-      .all(before, ...args, limit) as Array<MessageRow & { r_address: string; r_state: RecipientState }>;
+      .all(...args, limit, Math.max(0, filter.offset ?? 0)) as Array<MessageRow & { r_address: string; r_state: RecipientState }>;
     const out: QueueEntry[] = [];
     let current: { m: MessageRow; rcpts: Pick<RecipientRow, 'address' | 'state'>[] } | null = null;
     const flush = () => current && out.push(this.entry(current.m, current.rcpts));
@@ -219,6 +247,14 @@ export class QueueStore {
     }
     flush();
     return out;
+  }
+
+  /** One page of the filtered queue and how many messages match in all (for tables that show a window). */
+  page(filter: QueueFilter & { offset: number; limit: number }): { total: number; offset: number; rows: QueueEntry[] } {
+    const { where, args } = this.messageMatch(filter);
+    const total = (this.db.prepare(`SELECT count(*) AS n FROM messages m WHERE ${where}`).get(...args) as { n: number }).n;
+    const offset = Math.min(Math.max(0, filter.offset), Math.max(0, total - 1));
+    return { total, offset, rows: this.list({ ...filter, offset, limit: filter.limit }) };
   }
 
   show(id: string): QueueDetail {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { QueueEntry } from '../../shared/domain.js';
-import { complete, initialState, reduce, visibleRows, windowOf, type Key, type State } from '../../console/tui/state.js';
+import { complete, initialState, pageFor, reduce, rowAt, windowOf, type Key, type State } from '../../console/tui/state.js';
 
 const row = (id: string, state: QueueEntry['state'], rcpt: string): QueueEntry => ({ id, state, stream: 'transactional', app: 'ehr', sender: 's@clinic.test', received_at: '2026-12-03T10:00:00.000Z', size: 1, recipients: [rcpt] }) as QueueEntry;
 const press = (s: State, ...keys: Array<string | Key>): State =>
@@ -36,9 +36,21 @@ describe('console state', () => {
     s = press(s, 'g');
     assert.equal(s.cursor, 0);
     s = press(typed(press(s, '/'), 'x.test'), ENTER);
-    assert.deepEqual(visibleRows(s).map((r) => r.id), ['AAA', 'CCC']);
+    assert.equal(s.filter, 'x.test', 'the daemon filters (queue.page text)');
+    assert.equal(s.cursor, 0);
     s = press(s, ESC);
     assert.equal(s.filter, '');
+  });
+
+  it('moves over a 100,000-message queue with only a page loaded', () => {
+    let s = reduce(onQueue(), { type: 'rows', rows: [row('P250', 'queued', 'p@x.test')], total: 100_000, offset: 250 });
+    s = press(s, 'G');
+    assert.equal(s.cursor, 99_999);
+    assert.equal(rowAt(s, 99_999), undefined, 'not loaded yet: the app fetches pageFor(cursor)');
+    assert.deepEqual(pageFor(99_999), { offset: 99_500, limit: 750 });
+    assert.deepEqual(pageFor(10), { offset: 0, limit: 750 });
+    s = press(s, 'g');
+    assert.equal(rowAt({ ...s, cursor: 250 }, 250)?.id, 'P250');
   });
 
   it('renders only a window of a long table around the cursor', () => {

@@ -131,6 +131,21 @@ export function createHandlers(d: HandlerDeps): Handlers {
       );
       return d.queue.list(q as ParamsOf<'queue.list'>);
     },
+    'queue.page': async (p) => {
+      const q = parse(
+        z
+          .object({
+            state: z.enum([...RECIPIENT_STATES, 'sent'] as [string, ...string[]]).optional(),
+            domain: z.string().max(255).optional(),
+            text: z.string().max(320).optional(),
+            offset: z.number().int().min(0),
+            limit: z.number().int().min(1).max(1000),
+          })
+          .strict(),
+        p,
+      );
+      return d.queue.page(q as ParamsOf<'queue.page'>);
+    },
     'queue.show': async (p) => d.queue.show(parse(id, p).id),
     'queue.hold': async (p, who) => {
       const q = parse(id.extend({ reason: reason.optional() }), p);
