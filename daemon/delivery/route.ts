@@ -32,7 +32,12 @@ export type Route =
   | { kind: 'bounce'; reason: string }
   | { kind: 'defer'; reason: string; tlsFailure?: string };
 
+const ROUTE_TTL_MS = 60_000;
+
 export class Router {
+  /** MX routes (with their TLS requirements) per domain for a minute: no DNS round trips per message. */
+  private readonly cache = new Map<string, { at: number; route: Route }>();
+
   constructor(
     private readonly deps: {
       routes: Record<string, string>;
@@ -44,6 +49,18 @@ export class Router {
   ) {}
 
   async route(domain: string): Promise<Route> {
+    const hit = this.cache.get(domain);
+    if (hit && Date.now() - hit.at < ROUTE_TTL_MS) return hit.route;
+    const route = await this.resolve(domain);
+    // only answers worth keeping: a DNS failure is asked again next time
+    if (route.kind !== 'defer') {
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(domain, { at: Date.now(), route });
+    }
+    return route;
+  }
+
+  private async resolve(domain: string): Promise<Route> {
     const fixed = this.deps.routes[domain] ?? this.deps.routes['*'];
     if (fixed) {
       const { host, port } = splitHostPort(fixed);

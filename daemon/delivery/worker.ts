@@ -86,10 +86,6 @@ export function outgoingMessage(data: Buffer): { message: Buffer; fromDomain: st
   return { message: Buffer.concat([headers.build(), body]), fromDomain: at > 0 ? first!.address!.slice(at + 1).toLowerCase() : null, noticeSubject, passphrase };
 }
 
-export function stripPrivateHeaders(data: Buffer): Buffer {
-  return outgoingMessage(data).message;
-}
-
 export interface DeliveryDeps {
   config: Config;
   log: Log;

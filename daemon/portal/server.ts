@@ -131,8 +131,7 @@ export class PortalServer {
     return s.verified.has(item.id) || this.trusted(req, item);
   }
 
-  private csrf(req: FastifyRequest, s: Session, field: unknown): boolean {
-    void req;
+  private csrf(s: Session, field: unknown): boolean {
     return this.sessions.csrfOk(s, field);
   }
 
@@ -184,7 +183,7 @@ ${item.passphrase_hash ? this.passphraseForm(req.params.token, s) : this.codeFor
       const item = this.live(req.params.token);
       if (!item) return this.gone(reply);
       const s = this.session(req, reply);
-      if (!this.csrf(req, s, req.body?.csrf)) return reply.code(403).type('text/html; charset=utf-8').send(page('Please try again', `<p>The form expired. <a href="/m/${req.params.token}">Start again</a>.</p>`));
+      if (!this.csrf(s, req.body?.csrf)) return reply.code(403).type('text/html; charset=utf-8').send(page('Please try again', `<p>The form expired. <a href="/m/${req.params.token}">Start again</a>.</p>`));
       if (item.passphrase_hash) return this.refused(reply, req.params.token, s); // the sender chose a passphrase instead of codes
       const now = Date.now();
       const recent = (this.codeRequests.get(item.id) ?? []).filter((t) => t > now - 3_600_000);
@@ -203,7 +202,7 @@ ${item.passphrase_hash ? this.passphraseForm(req.params.token, s) : this.codeFor
       const s = this.session(req, reply);
       const item = this.live(req.params.token);
       // unknown item, expired item and wrong code answer alike
-      if (!item || !this.csrf(req, s, req.body?.csrf)) {
+      if (!item || !this.csrf(s, req.body?.csrf)) {
         if (item) await this.audit('portal.code_failed', item.message_id, { item: item.id, ip: req.ip, result: 'csrf' });
         return this.refused(reply, req.params.token, s);
       }
@@ -227,7 +226,7 @@ ${item.passphrase_hash ? this.passphraseForm(req.params.token, s) : this.codeFor
     app.post<{ Params: { token: string }; Body: { csrf?: string; passphrase?: string } }>('/m/:token/passphrase', { config: { rateLimit: { max: 10, timeWindow: '1 minute' } } }, async (req, reply) => {
       const s = this.session(req, reply);
       const item = this.live(req.params.token);
-      if (!item || !item.passphrase_hash || !this.csrf(req, s, req.body?.csrf)) return this.refused(reply, req.params.token, s);
+      if (!item || !item.passphrase_hash || !this.csrf(s, req.body?.csrf)) return this.refused(reply, req.params.token, s);
       const now = Date.now();
       const failures = (this.passphraseFailures.get(item.id) ?? []).filter((t) => t > now - 15 * 60_000);
       if (failures.length >= MAX_CODE_TRIES) {
@@ -307,7 +306,7 @@ ${view.attachments.length ? `<h2>Attachments</h2><ul class="att">${view.attachme
       } catch {
         return reply.code(413).type('text/html; charset=utf-8').send(page('Reply too large', '<p>The reply and its files may be at most 10 MB. Please go back and try again.</p>'));
       }
-      if (!this.csrf(req, s, fields.csrf)) return reply.code(403).type('text/html; charset=utf-8').send(page('Please try again', `<p>The form expired. <a href="/m/${req.params.token}/view">Back to the message</a>.</p>`));
+      if (!this.csrf(s, fields.csrf)) return reply.code(403).type('text/html; charset=utf-8').send(page('Please try again', `<p>The form expired. <a href="/m/${req.params.token}/view">Back to the message</a>.</p>`));
       const text = (fields.text ?? '').trim();
       if (!text) return reply.code(400).type('text/html; charset=utf-8').send(page('Empty reply', `<p>Please write a reply. <a href="/m/${req.params.token}/view">Back to the message</a>.</p>`));
       const original = this.deps.db.prepare('SELECT sender, message_id FROM messages WHERE id = ?').get(item.message_id) as { sender: string; message_id: string } | undefined;

@@ -5,6 +5,7 @@
 // recorded decisions.
 // Inputs: message bytes and envelope facts. Outputs: dispositions with their trace.
 
+import type { Statement } from 'better-sqlite3';
 import { Headers } from 'mailsplit';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { FindingInfo, PolicyInfo, PolicyTestResult, ReplayResult } from '../../shared/domain.js';
@@ -58,6 +59,7 @@ export class ProtectionEngine {
   private readonly pool: ScanPool | null;
   private inline: DetectorSet;
   private active: { version: number; rules: Rule[] } = { version: 0, rules: DEFAULT_RULES };
+  private tlsOf: Statement | null = null;
 
   constructor(
     private readonly deps: { db: Db; committer: GroupCommitter; keys: KeyStore; budgetMs: number; mrnPatterns?: string[] | undefined; threads?: number | undefined },
@@ -107,7 +109,8 @@ export class ProtectionEngine {
 
   recipientFacts(address: string): RecipientFacts {
     const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
-    const tls = this.deps.db.prepare('SELECT starttls FROM tls_domains WHERE domain = ?').get(domain) as { starttls: number | null } | undefined;
+    this.tlsOf ??= this.deps.db.prepare('SELECT starttls FROM tls_domains WHERE domain = ?');
+    const tls = this.tlsOf.get(domain) as { starttls: number | null } | undefined;
     return {
       address: address.toLowerCase(),
       hasKey: this.deps.keys.has(address),

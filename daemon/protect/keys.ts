@@ -4,6 +4,7 @@
 // validity dates, with an RSA key, naming the address. Parsed keys are cached for delivery.
 // Inputs: armored keys / PEM certificates. Outputs: key rows, lookup by address.
 
+import type { Statement } from 'better-sqlite3';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import type { RecipientKeyInfo } from '../../shared/domain.js';
@@ -82,6 +83,7 @@ function validateSmime(pem: string, email?: string): Array<Omit<KeyRow, 'id' | '
 
 export class KeyStore {
   private cache = new Map<string, RecipientKeys>();
+  private hasKey: Statement | null = null;
 
   constructor(
     private readonly db: Db,
@@ -134,7 +136,8 @@ export class KeyStore {
 
   /** Whether any still-valid key exists for the address (for policy). */
   has(address: string): boolean {
-    return Boolean(this.db.prepare('SELECT 1 FROM recipient_keys WHERE email = ? AND (not_after IS NULL OR not_after > ?)').get(address, Date.now()));
+    this.hasKey ??= this.db.prepare('SELECT 1 FROM recipient_keys WHERE email = ? AND (not_after IS NULL OR not_after > ?)');
+    return Boolean(this.hasKey.get(address, Date.now()));
   }
 
   /** The newest valid PGP key and S/MIME certificate for the address, parsed. */
