@@ -100,7 +100,7 @@ export class Controller {
       group: config.control.group,
       version: SEALPOST_VERSION,
       log,
-      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, committer, dkim, tlsRecord, keys, protection, portalItems: portal, health: new Health({ dataDir: config.data_dir, tlsNotAfter: tls.notAfter, name: config.name, version: SEALPOST_VERSION, startedAt: this.startedAt, queue: () => queue.depth().by_state }), listeners, commitStats: () => committer.stats() }),
+      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, committer, dkim, tlsRecord, keys, protection, portalItems: portal, health: new Health({ db, deliveryPaused: config.delivery.paused, dataDir: config.data_dir, tlsNotAfter: tls.notAfter, name: config.name, version: SEALPOST_VERSION, startedAt: this.startedAt, queue: () => queue.depth().by_state }), listeners, commitStats: () => committer.stats() }),
       roleOf: (name) => users.roleOf(name),
       onDenied: (who, method) =>
         void committer.audit({ actor: `user:${who.user}`, action: 'control.denied', subject: method, detail: { role: who.role } }).catch(() => undefined),

@@ -257,4 +257,8 @@ export interface HealthResult {
   uptime_s: number;
   version: string;
   name: string;
+  /** Recipients delivered per minute, the last 30 minutes, oldest first. */
+  delivered_per_minute: number[];
+  /** Things an administrator should look at now, in plain words. */
+  alerts: string[];
 }

@@ -22,15 +22,32 @@ const POLL_MS = 2000;
 const noColor = Boolean(process.env.NO_COLOR);
 const color = (c: string) => (noColor ? undefined : c);
 
-function Home({ health, status }: { health: HealthResult | null; status: StatusResult | null }) {
+const BARS = '▁▂▃▄▅▆▇█';
+
+/** A one-line chart of per-minute counts. */
+export function sparkline(values: number[]): string {
+  const max = Math.max(...values, 1);
+  return values.map((v) => (v === 0 ? ' ' : BARS[Math.min(BARS.length - 1, Math.floor((v / max) * (BARS.length - 1)))])).join('');
+}
+
+export function Home({ health, status }: { health: HealthResult | null; status: StatusResult | null }) {
   if (!health || !status) return <Text>loading…</Text>;
   const counts = Object.entries(health.queue).sort(([a], [b]) => a.localeCompare(b));
+  const perMinute = health.delivered_per_minute;
   return (
     <Box flexDirection="column">
+      {health.alerts.map((a) => (
+        <Text key={a} color={color('yellow')} bold>
+          ! {a}
+        </Text>
+      ))}
       <Text bold>Queue</Text>
       <Text>
         depth {status.queue.depth}
         {counts.length ? `   ${counts.map(([k, v]) => `${k} ${v}`).join('   ')}` : '   (empty)'}
+      </Text>
+      <Text>
+        delivered/min (30 min) [{sparkline(perMinute)}] last {perMinute[perMinute.length - 1] ?? 0}, peak {Math.max(0, ...perMinute)}
       </Text>
       <Text> </Text>
       <Text bold>Health</Text>

@@ -198,4 +198,8 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE portal_items ADD COLUMN passphrase_hash TEXT;
   ALTER TABLE portal_items ADD COLUMN sender_address TEXT;
   `,
+  // 6: delivery throughput per minute for the console
+  `
+  CREATE INDEX attempts_at ON attempts(at);
+  `,
 ];
