@@ -121,14 +121,15 @@ function hints(s: State): string {
   if (s.mode === 'filter') return 'type to filter, enter applies, esc cancels';
   if (s.mode === 'reason') return `reason for ${s.pending?.action ?? ''} ${s.pending?.id ?? ''}: enter confirms, esc cancels`;
   if (s.mode === 'confirm') return `delete ${s.pending?.id ?? ''} for good? y = delete, anything else = cancel (default)`;
+  if (s.view === 'policies') return '<e> edit in $EDITOR  <j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
   if (s.view === 'audit') return '<j/k> scroll  <v> verify the chain  <esc> back  <:> command  <?> help  <q> quit';
   if (LIST_VIEWS.includes(s.view)) return '<j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
   if (s.view === 'queue') return s.readOnly ? '<j/k> move  </> filter  <:> command  <?> help  <q> quit  (read-only)' : '<j/k> move  <enter> describe  <h> hold  <r> release  <t> retry  <d> delete  </> filter  <:> command  <?> help  <q> quit';
   return '<:queue> queue  <?> help  <q> quit';
 }
 
-export function App({ api, readOnly = false }: { api: ConsoleApi; readOnly?: boolean }) {
-  const [state, dispatch] = useReducer(reduce, initialState(readOnly));
+export function App({ api, readOnly = false, onEditPolicy, flash }: { api: ConsoleApi; readOnly?: boolean; onEditPolicy?: () => void; flash?: string; view?: View }) {
+  const [state, dispatch] = useReducer(reduce, undefined, () => ({ ...initialState(readOnly), ...(flash ? { flash: { text: flash, error: false } } : {}), ...(onEditPolicy && flash !== undefined ? { view: 'policies' as View } : {}) }));
   const [health, setHealth] = useState<HealthResult | null>(null);
   const [status, setStatus] = useState<StatusResult | null>(null);
   const [offline, setOffline] = useState<string | null>(null);
@@ -190,6 +191,12 @@ export function App({ api, readOnly = false }: { api: ConsoleApi; readOnly?: boo
     const request = state.request;
     if (!request) return;
     dispatch({ type: 'requested' });
+    if (request.method === 'policy.edit') {
+      // the editor needs the whole terminal: the runner leaves the app, edits, and comes back
+      if (onEditPolicy) onEditPolicy();
+      else dispatch({ type: 'failed', text: 'editing needs a terminal' });
+      return;
+    }
     api.perform(request).then(
       async (text) => {
         dispatch({ type: 'result', text });
@@ -198,7 +205,7 @@ export function App({ api, readOnly = false }: { api: ConsoleApi; readOnly?: boo
       },
       (err: Error) => dispatch({ type: 'failed', text: err.message }),
     );
-  }, [api, state.request]);
+  }, [api, state.request, onEditPolicy]);
 
   const crumbs = ['sealpost', ...(state.view === 'message' ? [state.back, `message(${state.arg ?? ''})`] : [state.view === 'queue' && state.stateFilter ? `queue(${state.stateFilter})` : state.view])].join(' > ');
   const bodyHeight = Math.max(3, rows - 7);

@@ -6,6 +6,7 @@ import { render } from 'ink';
 import type { Method, ParamsOf, ResultOf } from '../../shared/api.js';
 import { ControlClient } from '../client.js';
 import { App, type ConsoleApi } from './app.js';
+import { editPolicy } from './edit-policy.js';
 import { viewLines } from './views.js';
 
 const ENTER_ALT = '\x1b[?1049h\x1b[H';
@@ -49,6 +50,7 @@ export async function runConsole(socketPath: string): Promise<void> {
     queue: (q) => conn.call('queue.page', { ...(q.state ? { state: q.state as never } : {}), ...(q.text ? { text: q.text } : {}), offset: q.offset, limit: q.limit }),
     whoami: () => conn.call('whoami', {}),
     perform: async (r) => {
+      if (r.method === 'policy.edit') return 'editing';
       if (r.method === 'audit.verify') {
         const v = await conn.call('audit.verify', {});
         return v.ok ? `audit chain intact: ${v.entries} entries` : `AUDIT CHAIN BROKEN at entry ${v.first_bad}: ${v.problem ?? ''}`;
@@ -62,14 +64,38 @@ export async function runConsole(socketPath: string): Promise<void> {
     lines: (view, arg) => viewLines(conn, view, arg),
   };
   const leave = () => process.stdout.write(LEAVE_ALT);
-  process.stdout.write(ENTER_ALT);
   process.once('exit', leave);
-  const instance = render(<App api={api} readOnly={readOnly} />, { exitOnCtrlC: false });
-  const stop = () => instance.unmount();
-  process.once('SIGTERM', stop);
-  process.once('SIGHUP', stop);
+  let flash: string | undefined;
   try {
-    await instance.waitUntilExit();
+    for (;;) {
+      let editRequested = false;
+      process.stdout.write(ENTER_ALT);
+      const instance = render(
+        <App
+          api={api}
+          readOnly={readOnly}
+          {...(flash !== undefined ? { flash } : {})}
+          onEditPolicy={() => {
+            editRequested = true;
+            instance.unmount();
+          }}
+        />,
+        { exitOnCtrlC: false },
+      );
+      const stop = () => instance.unmount();
+      process.once('SIGTERM', stop);
+      process.once('SIGHUP', stop);
+      await instance.waitUntilExit();
+      process.off('SIGTERM', stop);
+      process.off('SIGHUP', stop);
+      leave();
+      if (!editRequested) break;
+      try {
+        flash = await editPolicy(conn);
+      } catch (err) {
+        flash = `policy edit failed: ${(err as Error).message}`;
+      }
+    }
   } finally {
     conn.close();
     leave();

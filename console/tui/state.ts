@@ -16,7 +16,8 @@ export type Request =
   | { method: 'queue.release'; id: string; reason: string }
   | { method: 'queue.retry'; id: string }
   | { method: 'queue.delete'; id: string; reason: string }
-  | { method: 'audit.verify' };
+  | { method: 'audit.verify' }
+  | { method: 'policy.edit' };
 
 export interface State {
   view: View;
@@ -170,6 +171,7 @@ function onKey(s: State, key: Key): State {
     if (key.input === 'g') return { ...s, scroll: 0 };
     if (key.input === 'G') return { ...s, scroll: Math.max(0, s.lines.length - 1) };
     if (key.input === 'v' && s.view === 'audit') return { ...s, request: { method: 'audit.verify' } };
+    if (key.input === 'e' && s.view === 'policies') return s.readOnly ? { ...s, flash: { text: 'read-only: your role cannot change the policy', error: true } } : { ...s, request: { method: 'policy.edit' } };
     return s;
   }
   if (s.view !== 'queue') return s;
@@ -195,7 +197,7 @@ export const HELP: Array<[string, string]> = [
   [':home (:health)', 'health and queue counts'],
   [':message ID, enter', 'one message: protection decision, rules, detectors, attempts'],
   [':audit', 'recent audit events; v verifies the chain'],
-  [':keys :policies', 'recipient keys; the active policy rules'],
+  [':keys :policies', 'recipient keys; the active policy rules (e edits them in $EDITOR: validated, diffed, replayed, then activated on y)'],
   [':users :portal', 'console users; portal items and whether they were opened'],
   [':help or ?', 'this help'],
   ['/', 'filter the table (id, state, recipient)'],

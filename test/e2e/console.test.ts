@@ -1,14 +1,17 @@
 // The real console in tmux against a real daemon, read with capture-pane: home shows health
 // and queue counts; ":queue" lists a deferred message; hold and release with a reason
 // (audited with the console user's name); enter describes the message; ":audit" lists and
-// verifies the chain; "?" shows help; "q" quits and leaves the alternate screen.
+// verifies the chain; ":policies" + "e" edits the rules in $EDITOR and activates them only
+// after validation, a diff, a replay and "y"; "?" shows help; "q" quits and leaves the
+// alternate screen.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { AuditEntry, QueueDetail } from '../../shared/domain.js';
+import type { AuditEntry, PolicyInfo, QueueDetail } from '../../shared/domain.js';
 import { TestDaemon } from '../helpers/daemon.js';
 import { startSink, type Sink } from '../helpers/sink.js';
 import { transport } from '../helpers/smtp.js';
@@ -44,7 +47,13 @@ describe('console in tmux', () => {
     const info = await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to: 'pat@busy.test', subject: 'Reminder', text: 'See you Tuesday.' });
     id = info.response.split(' ').pop()!;
     await d.waitForLog((r) => r.msg === 'delivery' && r.id === id && r.state === 'deferred');
-    tmux('new-session', '-d', '-s', SESSION, '-x', '140', '-y', '32', `${process.execPath} ${BIN} console --socket ${d.socket} 2>${join(d.dir, "console.err")}; echo exit $? >> ${join(d.dir, "console.err")}; sleep 30`);
+    // the "editor" adds a rule in front, as an administrator would in vi
+    const editor = join(d.dir, 'editor.mjs');
+    writeFileSync(
+      editor,
+      `import { readFileSync, writeFileSync } from 'node:fs';\nconst f = process.argv[2];\nconst rules = JSON.parse(readFileSync(f, 'utf8'));\nrules.unshift({ name: 'marketing-portal', when: { stream: 'marketing' }, action: 'portal' });\nwriteFileSync(f, JSON.stringify(rules, null, 2));\n`,
+    );
+    tmux('new-session', '-d', '-s', SESSION, '-x', '140', '-y', '32', `EDITOR='${process.execPath} ${editor}' ${process.execPath} ${BIN} console --socket ${d.socket} 2>${join(d.dir, "console.err")}; echo exit $? >> ${join(d.dir, "console.err")}; sleep 30`);
   });
   after(async () => {
     try {
@@ -97,6 +106,19 @@ describe('console in tmux', () => {
     await until((t) => /queue\.release/.test(t), 'the audit view');
     keys('v');
     await until((t) => /audit chain intact: \d+ entries/.test(t), 'the verification');
+  });
+
+  it(':policies, e: edited in $EDITOR, validated, diffed, replayed, activated only on y', async () => {
+    keys(':policies', 'Enter');
+    await until((t) => /policy version 1: shipped default/.test(t), 'the policies view');
+    keys('e');
+    await until((t) => /activate as version 2\? \[y\/N\]/.test(t) && /\+.*marketing-portal/.test(t) && /would change protection/.test(t), 'the diff, the replay and the question');
+    keys('y', 'Enter');
+    await until((t) => /policy version 2 active/.test(t) && /marketing-portal/.test(t), 'the console again, with the new rule');
+    const p = await d.cliJson<PolicyInfo>(['policy', 'list']);
+    assert.equal(p.version, 2);
+    assert.equal(p.rules[0]!.name, 'marketing-portal');
+    assert.equal(p.comment, 'edited in the console');
   });
 
   it('? shows help; q quits and leaves the alternate screen', async () => {
