@@ -120,8 +120,10 @@ function hints(s: State): string {
   if (s.mode === 'command') return 'type a command (tab completes), enter runs, esc cancels';
   if (s.mode === 'filter') return 'type to filter, enter applies, esc cancels';
   if (s.mode === 'reason') return `reason for ${s.pending?.action ?? ''} ${s.pending?.id ?? ''}: enter confirms, esc cancels`;
+  if (s.mode === 'path') return `file for ${s.pending?.action === 'key-import' ? 'the key import' : 'the policy test (.eml)'}: enter runs, esc cancels`;
   if (s.mode === 'confirm') return `delete ${s.pending?.id ?? ''} for good? y = delete, anything else = cancel (default)`;
-  if (s.view === 'policies') return '<e> edit in $EDITOR  <j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
+  if (s.view === 'keys') return '<i> import  <j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
+  if (s.view === 'policies') return '<e> edit in $EDITOR  <t> test an .eml  <j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
   if (s.view === 'audit') return '<j/k> scroll  <v> verify the chain  <esc> back  <:> command  <?> help  <q> quit';
   if (LIST_VIEWS.includes(s.view)) return '<j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
   if (s.view === 'queue') return s.readOnly ? '<j/k> move  </> filter  <:> command  <?> help  <q> quit  (read-only)' : '<j/k> move  <enter> describe  <h> hold  <r> release  <t> retry  <d> delete  </> filter  <:> command  <?> help  <q> quit';
@@ -200,6 +202,7 @@ export function App({ api, readOnly = false, onEditPolicy, flash }: { api: Conso
     api.perform(request).then(
       async (text) => {
         dispatch({ type: 'result', text });
+        if (LIST_VIEWS.includes(latest.current.view)) dispatch({ type: 'lines', lines: await api.lines(latest.current.view, latest.current.arg) });
         const now = latest.current;
         if (now.view === 'queue') dispatch({ type: 'rows', ...(await api.queue({ state: now.stateFilter, text: now.filter, ...pageFor(now.cursor) })) });
       },
@@ -230,7 +233,7 @@ export function App({ api, readOnly = false, onEditPolicy, flash }: { api: Conso
         )}
       </Box>
       <Text color={state.flash?.error ? color('red') : color('green')}>{state.flash?.text ?? ' '}</Text>
-      {state.mode === 'command' ? <Text>:{state.input}</Text> : state.mode === 'filter' ? <Text>/{state.input}</Text> : state.mode === 'reason' ? <Text>reason: {state.input}</Text> : <Text> </Text>}
+      {state.mode === 'command' ? <Text>:{state.input}</Text> : state.mode === 'filter' ? <Text>/{state.input}</Text> : state.mode === 'reason' ? <Text>reason: {state.input}</Text> : state.mode === 'path' ? <Text>file: {state.input}</Text> : <Text> </Text>}
       <Text dimColor>{hints(state)}</Text>
     </Box>
   );

@@ -3,6 +3,7 @@
 // path (quit, Ctrl-C, SIGTERM, a crash).
 
 import { render } from 'ink';
+import { readFileSync } from 'node:fs';
 import type { Method, ParamsOf, ResultOf } from '../../shared/api.js';
 import { ControlClient } from '../client.js';
 import { App, type ConsoleApi } from './app.js';
@@ -51,6 +52,16 @@ export async function runConsole(socketPath: string): Promise<void> {
     whoami: () => conn.call('whoami', {}),
     perform: async (r) => {
       if (r.method === 'policy.edit') return 'editing';
+      if (r.method === 'policy.test') {
+        const t = await conn.call('policy.test', { eml_base64: readFileSync(r.path).toString('base64') });
+        if (t.blocked) return `test: BLOCKED by ${t.blocked.rule}: ${t.blocked.reason}`;
+        const findings = t.findings.map((f) => `${f.detector} x${f.count} in ${f.part}`).join(', ') || 'no findings';
+        return `test: ${t.recipients.map((x) => `${x.address} -> ${x.protection} (${x.rule})`).join('; ')}; ${findings}`;
+      }
+      if (r.method === 'keys.import') {
+        const keys = await conn.call('keys.import', { material: readFileSync(r.path, 'utf8') });
+        return `imported ${keys.map((k) => `${k.kind} key for ${k.email}`).join(', ')}`;
+      }
       if (r.method === 'audit.verify') {
         const v = await conn.call('audit.verify', {});
         return v.ok ? `audit chain intact: ${v.entries} entries` : `AUDIT CHAIN BROKEN at entry ${v.first_bad}: ${v.problem ?? ''}`;

@@ -17,12 +17,14 @@ export type Request =
   | { method: 'queue.retry'; id: string }
   | { method: 'queue.delete'; id: string; reason: string }
   | { method: 'audit.verify' }
-  | { method: 'policy.edit' };
+  | { method: 'policy.edit' }
+  | { method: 'policy.test'; path: string }
+  | { method: 'keys.import'; path: string };
 
 export interface State {
   view: View;
   back: View;
-  mode: 'normal' | 'command' | 'filter' | 'reason' | 'confirm';
+  mode: 'normal' | 'command' | 'filter' | 'reason' | 'confirm' | 'path';
   input: string;
   filter: string;
   stateFilter: string | null;
@@ -38,7 +40,7 @@ export interface State {
   lines: string[];
   scroll: number;
   /** An action waiting for its reason (and, for delete, a confirmation). */
-  pending: { action: 'hold' | 'release' | 'delete'; id: string; reason?: string } | null;
+  pending: { action: 'hold' | 'release' | 'delete' | 'policy-test' | 'key-import'; id: string; reason?: string } | null;
   request: Request | null;
   flash: { text: string; error: boolean } | null;
   quit: boolean;
@@ -110,7 +112,7 @@ function runCommand(s: State, line: string): State {
 }
 
 function editInput(s: State, key: Key): State | null {
-  if (key.escape) return { ...s, mode: 'normal', input: '', pending: s.mode === 'reason' || s.mode === 'confirm' ? null : s.pending };
+  if (key.escape) return { ...s, mode: 'normal', input: '', pending: s.mode === 'reason' || s.mode === 'confirm' || s.mode === 'path' ? null : s.pending };
   if (key.backspace || key.delete) return { ...s, input: s.input.slice(0, -1) };
   if (key.input === '\t' && s.mode === 'command') return { ...s, input: complete(s.input) };
   if (key.return) return null; // handled by the caller
@@ -138,9 +140,15 @@ export function reduce(s: State, e: Event): State {
 }
 
 function onKey(s: State, key: Key): State {
-  if (s.mode === 'command' || s.mode === 'filter' || s.mode === 'reason') {
+  if (s.mode === 'command' || s.mode === 'filter' || s.mode === 'reason' || s.mode === 'path') {
     const edited = editInput(s, key);
     if (edited) return edited;
+    if (s.mode === 'path') {
+      const path = s.input.trim();
+      if (!path || !s.pending) return { ...s, mode: 'normal', input: '', pending: null };
+      const request: Request = s.pending.action === 'policy-test' ? { method: 'policy.test', path } : { method: 'keys.import', path };
+      return { ...s, mode: 'normal', input: '', pending: null, request };
+    }
     // return pressed
     if (s.mode === 'command') return runCommand(s, s.input);
     if (s.mode === 'filter') return { ...s, mode: 'normal', filter: s.input, input: '', cursor: 0 };
@@ -171,6 +179,9 @@ function onKey(s: State, key: Key): State {
     if (key.input === 'g') return { ...s, scroll: 0 };
     if (key.input === 'G') return { ...s, scroll: Math.max(0, s.lines.length - 1) };
     if (key.input === 'v' && s.view === 'audit') return { ...s, request: { method: 'audit.verify' } };
+    if (key.input === 't' && s.view === 'policies') return { ...s, mode: 'path', input: '', pending: { action: 'policy-test', id: '' } };
+    if (key.input === 'i' && s.view === 'keys')
+      return s.readOnly ? { ...s, flash: { text: 'read-only: your role cannot import keys', error: true } } : { ...s, mode: 'path', input: '', pending: { action: 'key-import', id: '' } };
     if (key.input === 'e' && s.view === 'policies') return s.readOnly ? { ...s, flash: { text: 'read-only: your role cannot change the policy', error: true } } : { ...s, request: { method: 'policy.edit' } };
     return s;
   }
@@ -197,7 +208,8 @@ export const HELP: Array<[string, string]> = [
   [':home (:health)', 'health and queue counts'],
   [':message ID, enter', 'one message: protection decision, rules, detectors, attempts'],
   [':audit', 'recent audit events; v verifies the chain'],
-  [':keys :policies', 'recipient keys; the active policy rules (e edits them in $EDITOR: validated, diffed, replayed, then activated on y)'],
+  [':keys', 'recipient keys (i imports an armored PGP key or PEM certificate from a file)'],
+  [':policies', 'the active rules (e edits in $EDITOR: validated, diffed, replayed, activated on y; t tests an .eml)'],
   [':users :portal', 'console users; portal items and whether they were opened'],
   [':help or ?', 'this help'],
   ['/', 'filter the table (id, state, recipient)'],

@@ -115,6 +115,12 @@ describe('console in tmux', () => {
     await until((t) => /activate as version 2\? \[y\/N\]/.test(t) && /\+.*marketing-portal/.test(t) && /would change protection/.test(t), 'the diff, the replay and the question');
     keys('y', 'Enter');
     await until((t) => /policy version 2 active/.test(t) && /marketing-portal/.test(t), 'the console again, with the new rule');
+    const eml = join(d.dir, 'test.eml');
+    writeFileSync(eml, 'From: doc@clinic.test\r\nTo: pat@busy.test\r\nSubject: hi\r\n\r\nSSN 219-45-6789\r\n');
+    keys('t');
+    await until((t) => /file for the policy test/.test(t), 'the file prompt');
+    keys(eml, 'Enter');
+    await until((t) => /test: pat@busy\.test -> tls \(tls-default\); ssn x1 in text/.test(t), 'the policy test result');
     const p = await d.cliJson<PolicyInfo>(['policy', 'list']);
     assert.equal(p.version, 2);
     assert.equal(p.rules[0]!.name, 'marketing-portal');

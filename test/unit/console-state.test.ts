@@ -90,4 +90,16 @@ describe('console state', () => {
     assert.equal(press(help, ESC).view, 'queue');
     assert.equal(press(ro, 'q').quit, true);
   });
+
+  it('asks for a file to import a key or test an .eml, and requests it', () => {
+    const keysView = press(typed(press(initialState(), ':'), 'keys'), ENTER);
+    const imp = press(typed(press(keysView, 'i'), '/tmp/pat.asc'), ENTER);
+    assert.deepEqual(imp.request, { method: 'keys.import', path: '/tmp/pat.asc' });
+    const policies = press(typed(press(initialState(), ':'), 'policies'), ENTER);
+    const test = press(typed(press(policies, 't'), '/tmp/m.eml'), ENTER);
+    assert.deepEqual(test.request, { method: 'policy.test', path: '/tmp/m.eml' });
+    const cancelled = press(press(policies, 't'), ESC);
+    assert.equal(cancelled.mode, 'normal');
+    assert.equal(press(press(typed(press(initialState(true), ':'), 'keys'), ENTER), 'i').mode, 'normal', 'auditors cannot import');
+  });
 });
