@@ -103,18 +103,8 @@ function Lines({ lines, scroll, height }: { lines: string[]; scroll: number; hei
   );
 }
 
-function Help() {
-  return (
-    <Box flexDirection="column">
-      {HELP.map(([k, v]) => (
-        <Text key={k}>
-          <Text bold>{k.padEnd(22)}</Text>
-          {v}
-        </Text>
-      ))}
-    </Box>
-  );
-}
+/** The help, one line per key, scrolled like the other lists (it may not fit a small terminal). */
+export const helpLines = (): string[] => HELP.map(([k, v]) => `${k.padEnd(22)}${v}`);
 
 function hints(s: State): string {
   if (s.mode === 'command') return 'type a command (tab completes), enter runs, esc cancels';
@@ -122,6 +112,7 @@ function hints(s: State): string {
   if (s.mode === 'reason') return `reason for ${s.pending?.action ?? ''} ${s.pending?.id ?? ''}: enter confirms, esc cancels`;
   if (s.mode === 'path') return `file for ${s.pending?.action === 'key-import' ? 'the key import' : 'the policy test (.eml)'}: enter runs, esc cancels`;
   if (s.mode === 'confirm') return `delete ${s.pending?.id ?? ''} for good? y = delete, anything else = cancel (default)`;
+  if (s.view === 'help') return '<j/k> scroll  <esc> back  <q> quit';
   if (s.view === 'keys') return '<i> import  <j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
   if (s.view === 'policies') return '<e> edit in $EDITOR  <t> test an .eml  <j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
   if (s.view === 'audit') return '<j/k> scroll  <v> verify the chain  <esc> back  <:> command  <?> help  <q> quit';
@@ -227,7 +218,7 @@ export function App({ api, readOnly = false, onEditPolicy, flash }: { api: Conso
         ) : state.view === 'queue' ? (
           <QueueTable state={state} height={bodyHeight - 2} />
         ) : state.view === 'help' ? (
-          <Help />
+          <Lines lines={helpLines()} scroll={state.scroll} height={bodyHeight} />
         ) : (
           <Lines lines={state.lines} scroll={state.scroll} height={bodyHeight} />
         )}

@@ -102,7 +102,7 @@ function runCommand(s: State, line: string): State {
     case 'queue':
       return { ...s, view: 'queue', mode: 'normal', input: '', stateFilter: arg ?? null, cursor: 0, filter: '' };
     case 'help':
-      return { ...s, back: s.view === 'help' ? s.back : s.view, view: 'help', mode: 'normal', input: '' };
+      return { ...s, back: s.view === 'help' ? s.back : s.view, view: 'help', mode: 'normal', input: '', scroll: 0 };
     case 'q':
     case 'quit':
       return { ...s, quit: true };
@@ -173,11 +173,12 @@ function onKey(s: State, key: Key): State {
     if (s.filter) return { ...s, filter: '' };
     return { ...s, view: 'home' };
   }
-  if (LIST_VIEWS.includes(s.view)) {
-    if (key.input === 'j' || key.downArrow) return { ...s, scroll: Math.min(s.scroll + 1, Math.max(0, s.lines.length - 1)) };
+  if (LIST_VIEWS.includes(s.view) || s.view === 'help') {
+    const length = s.view === 'help' ? HELP.length : s.lines.length;
+    if (key.input === 'j' || key.downArrow) return { ...s, scroll: Math.min(s.scroll + 1, Math.max(0, length - 1)) };
     if (key.input === 'k' || key.upArrow) return { ...s, scroll: Math.max(0, s.scroll - 1) };
     if (key.input === 'g') return { ...s, scroll: 0 };
-    if (key.input === 'G') return { ...s, scroll: Math.max(0, s.lines.length - 1) };
+    if (key.input === 'G') return { ...s, scroll: Math.max(0, length - 1) };
     if (key.input === 'v' && s.view === 'audit') return { ...s, request: { method: 'audit.verify' } };
     if (key.input === 't' && s.view === 'policies') return { ...s, mode: 'path', input: '', pending: { action: 'policy-test', id: '' } };
     if (key.input === 'i' && s.view === 'keys')
