@@ -52,7 +52,7 @@ export interface ControlMethods {
   };
   /** A window of the queue for tables: `total` matching messages, `rows` from `offset`. */
   'queue.page': {
-    params: { state?: MessageState | RecipientState; domain?: string; text?: string; offset: number; limit: number };
+    params: { state?: MessageState | RecipientState; domain?: string; text?: string; order?: 'oldest' | 'newest'; offset: number; limit: number };
     result: { total: number; offset: number; rows: QueueEntry[] };
   };
   'queue.show': { params: { id: string }; result: QueueDetail };

@@ -11,7 +11,7 @@ import { HELP, initialState, LIST_VIEWS, pageFor, reduce, rowAt, windowOf, type 
 export interface ConsoleApi {
   status(): Promise<StatusResult>;
   health(): Promise<HealthResult>;
-  queue(q: { state: string | null; text: string; offset: number; limit: number }): Promise<{ total: number; offset: number; rows: QueueEntry[] }>;
+  queue(q: { state: string | null; text: string; order: 'oldest' | 'newest'; offset: number; limit: number }): Promise<{ total: number; offset: number; rows: QueueEntry[] }>;
   perform(request: NonNullable<State['request']>): Promise<string>;
   whoami(): Promise<{ user: string; role: string }>;
   /** The lines of a list view (:message, :audit, :keys, :policies, :users, :portal). */
@@ -75,16 +75,19 @@ function QueueTable({ state, height }: { state: State; height: number }) {
   for (let i = start; i < end; i++) shown.push({ index: i, row: rowAt(state, i) });
   return (
     <Box flexDirection="column">
-      <Text bold>{`${'ID'.padEnd(16)}${'STATE'.padEnd(10)}${'STREAM'.padEnd(15)}${'RECEIVED'.padEnd(22)}RECIPIENTS`}</Text>
+      <Text bold>{` ${'ID'.padEnd(16)}${'STATE'.padEnd(10)}${'STREAM'.padEnd(15)}${'RECEIVED'.padEnd(22)}RECIPIENTS`}</Text>
       {state.total === 0 ? <Text>no messages{state.filter ? ` matching /${state.filter}` : ''}</Text> : null}
       {shown.map(({ index, row }) => (
-        <Text key={index} inverse={index === state.cursor}>
+        <Text key={index} inverse={index === state.cursor} color={row && state.marked.includes(row.id) ? color('magenta') : undefined}>
+          {row && state.marked.includes(row.id) ? '*' : ' '}
           {row ? `${row.id.padEnd(16)}${row.state.padEnd(10)}${row.stream.padEnd(15)}${row.received_at.slice(0, 19).padEnd(22)}${row.recipients.join(', ')}` : '…'}
         </Text>
       ))}
       <Text dimColor>
         {state.total ? `${state.cursor + 1}/${state.total}` : ''}
         {state.filter ? `  filter /${state.filter}` : ''}
+        {state.marked.length ? `  ${state.marked.length} marked` : ''}
+        {state.order === 'newest' ? '  newest first' : ''}
       </Text>
     </Box>
   );
@@ -109,15 +112,15 @@ export const helpLines = (): string[] => HELP.map(([k, v]) => `${k.padEnd(22)}${
 function hints(s: State): string {
   if (s.mode === 'command') return 'type a command (tab completes), enter runs, esc cancels';
   if (s.mode === 'filter') return 'type to filter, enter applies, esc cancels';
-  if (s.mode === 'reason') return `reason for ${s.pending?.action ?? ''} ${s.pending?.id ?? ''}: enter confirms, esc cancels`;
+  if (s.mode === 'reason') return `reason for ${s.pending?.action ?? ''} ${s.pending?.ids.join(' ') ?? ''}: enter confirms, esc cancels`;
   if (s.mode === 'path') return `file for ${s.pending?.action === 'key-import' ? 'the key import' : 'the policy test (.eml)'}: enter runs, esc cancels`;
-  if (s.mode === 'confirm') return `delete ${s.pending?.id ?? ''} for good? y = delete, anything else = cancel (default)`;
+  if (s.mode === 'confirm') return `delete ${s.pending?.ids.join(' ') ?? ''} for good? y = delete, anything else = cancel (default)`;
   if (s.view === 'help') return '<j/k> scroll  <esc> back  <q> quit';
   if (s.view === 'keys') return '<i> import  <j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
   if (s.view === 'policies') return '<e> edit in $EDITOR  <t> test an .eml  <j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
   if (s.view === 'audit') return '<j/k> scroll  <v> verify the chain  <esc> back  <:> command  <?> help  <q> quit';
   if (LIST_VIEWS.includes(s.view)) return '<j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
-  if (s.view === 'queue') return s.readOnly ? '<j/k> move  </> filter  <:> command  <?> help  <q> quit  (read-only)' : '<j/k> move  <enter> describe  <h> hold  <r> release  <t> retry  <d> delete  </> filter  <:> command  <?> help  <q> quit';
+  if (s.view === 'queue') return s.readOnly ? '<j/k> move  </> filter  <:> command  <?> help  <q> quit  (read-only)' : '<j/k> move  <space> mark  <s> sort  <enter> describe  <h> hold  <r> release  <t> retry  <d> delete  </> filter  <:> command  <?> help  <q> quit';
   return '<:queue> queue  <?> help  <q> quit';
 }
 
@@ -159,7 +162,7 @@ export function App({ api, readOnly = false, onEditPolicy, flash }: { api: Conso
     const tick = async () => {
       try {
         const s = latest.current;
-        if (s.view === 'queue') dispatch({ type: 'rows', ...(await api.queue({ state: s.stateFilter, text: s.filter, ...pageFor(s.cursor) })) });
+        if (s.view === 'queue') dispatch({ type: 'rows', ...(await api.queue({ state: s.stateFilter, text: s.filter, order: s.order, ...pageFor(s.cursor) })) });
         else if (LIST_VIEWS.includes(s.view)) dispatch({ type: 'lines', lines: await api.lines(s.view, s.arg) });
         else {
           const [st, h] = await Promise.all([api.status(), api.health()]);
@@ -177,7 +180,7 @@ export function App({ api, readOnly = false, onEditPolicy, flash }: { api: Conso
       stopped = true;
       clearTimeout(timer);
     };
-  }, [api, state.view, state.stateFilter, state.arg, state.filter, pageFor(state.cursor).offset]);
+  }, [api, state.view, state.stateFilter, state.arg, state.filter, state.order, pageFor(state.cursor).offset]);
 
   // perform requested actions
   useEffect(() => {
@@ -195,7 +198,7 @@ export function App({ api, readOnly = false, onEditPolicy, flash }: { api: Conso
         dispatch({ type: 'result', text });
         if (LIST_VIEWS.includes(latest.current.view)) dispatch({ type: 'lines', lines: await api.lines(latest.current.view, latest.current.arg) });
         const now = latest.current;
-        if (now.view === 'queue') dispatch({ type: 'rows', ...(await api.queue({ state: now.stateFilter, text: now.filter, ...pageFor(now.cursor) })) });
+        if (now.view === 'queue') dispatch({ type: 'rows', ...(await api.queue({ state: now.stateFilter, text: now.filter, order: now.order, ...pageFor(now.cursor) })) });
       },
       (err: Error) => dispatch({ type: 'failed', text: err.message }),
     );

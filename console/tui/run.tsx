@@ -48,7 +48,7 @@ export async function runConsole(socketPath: string): Promise<void> {
     status: () => conn.call('status', {}),
     health: () => conn.call('health', {}),
     // the table asks for the window around its cursor: any queue size fits one control frame
-    queue: (q) => conn.call('queue.page', { ...(q.state ? { state: q.state as never } : {}), ...(q.text ? { text: q.text } : {}), offset: q.offset, limit: q.limit }),
+    queue: (q) => conn.call('queue.page', { ...(q.state ? { state: q.state as never } : {}), ...(q.text ? { text: q.text } : {}), order: q.order, offset: q.offset, limit: q.limit }),
     whoami: () => conn.call('whoami', {}),
     perform: async (r) => {
       if (r.method === 'policy.edit') return 'editing';
@@ -66,11 +66,13 @@ export async function runConsole(socketPath: string): Promise<void> {
         const v = await conn.call('audit.verify', {});
         return v.ok ? `audit chain intact: ${v.entries} entries` : `AUDIT CHAIN BROKEN at entry ${v.first_bad}: ${v.problem ?? ''}`;
       }
-      if (r.method === 'queue.retry') await conn.call('queue.retry', { id: r.id });
-      else if (r.method === 'queue.hold') await conn.call('queue.hold', { id: r.id, reason: r.reason });
-      else if (r.method === 'queue.release') await conn.call('queue.release', { id: r.id, reason: r.reason });
-      else await conn.call('queue.delete', { id: r.id, reason: r.reason });
-      return `${r.method.replace('queue.', '')}: ${r.id}`;
+      for (const id of r.ids) {
+        if (r.method === 'queue.retry') await conn.call('queue.retry', { id });
+        else if (r.method === 'queue.hold') await conn.call('queue.hold', { id, reason: r.reason });
+        else if (r.method === 'queue.release') await conn.call('queue.release', { id, reason: r.reason });
+        else await conn.call('queue.delete', { id, reason: r.reason });
+      }
+      return `${r.method.replace('queue.', '')}: ${r.ids.join(' ')}`;
     },
     lines: (view, arg) => viewLines(conn, view, arg),
   };

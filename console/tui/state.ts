@@ -12,10 +12,10 @@ export type View = 'home' | 'queue' | 'help' | 'message' | 'audit' | 'keys' | 'p
 export const LIST_VIEWS: readonly View[] = ['message', 'audit', 'keys', 'policies', 'users', 'portal'];
 
 export type Request =
-  | { method: 'queue.hold'; id: string; reason: string }
-  | { method: 'queue.release'; id: string; reason: string }
-  | { method: 'queue.retry'; id: string }
-  | { method: 'queue.delete'; id: string; reason: string }
+  | { method: 'queue.hold'; ids: string[]; reason: string }
+  | { method: 'queue.release'; ids: string[]; reason: string }
+  | { method: 'queue.retry'; ids: string[] }
+  | { method: 'queue.delete'; ids: string[]; reason: string }
   | { method: 'audit.verify' }
   | { method: 'policy.edit' }
   | { method: 'policy.test'; path: string }
@@ -40,7 +40,11 @@ export interface State {
   lines: string[];
   scroll: number;
   /** An action waiting for its reason (and, for delete, a confirmation). */
-  pending: { action: 'hold' | 'release' | 'delete' | 'policy-test' | 'key-import'; id: string; reason?: string } | null;
+  pending: { action: 'hold' | 'release' | 'delete' | 'policy-test' | 'key-import'; ids: string[]; reason?: string } | null;
+  /** Messages marked with space: actions apply to all of them. */
+  marked: string[];
+  /** Queue order: oldest first (default) or newest first. */
+  order: 'oldest' | 'newest';
   request: Request | null;
   flash: { text: string; error: boolean } | null;
   quit: boolean;
@@ -54,7 +58,7 @@ export type Event = { type: 'key'; key: Key } | { type: 'rows'; rows: QueueEntry
 export const COMMANDS = ['home', 'health', 'queue', 'message', 'audit', 'keys', 'policies', 'users', 'portal', 'help', 'quit'] as const;
 
 export function initialState(readOnly = false): State {
-  return { view: 'home', back: 'home', mode: 'normal', input: '', filter: '', stateFilter: null, rows: [], total: 0, offset: 0, cursor: 0, arg: null, lines: [], scroll: 0, pending: null, request: null, flash: null, quit: false, readOnly };
+  return { view: 'home', back: 'home', mode: 'normal', input: '', filter: '', stateFilter: null, rows: [], total: 0, offset: 0, cursor: 0, marked: [], order: 'oldest', arg: null, lines: [], scroll: 0, pending: null, request: null, flash: null, quit: false, readOnly };
 }
 
 /** The row at a queue index, if its page is loaded (the "/" filter runs in the daemon). */
@@ -156,12 +160,12 @@ function onKey(s: State, key: Key): State {
     if (!s.pending) return { ...s, mode: 'normal', input: '' };
     if (s.pending.action !== 'hold' && reason.length < 3) return { ...s, flash: { text: 'a reason of at least 3 characters is required', error: true } };
     if (s.pending.action === 'delete') return { ...s, mode: 'confirm', input: '', pending: { ...s.pending, reason } };
-    const request: Request = s.pending.action === 'hold' ? { method: 'queue.hold', id: s.pending.id, reason: reason || 'held from the console' } : { method: 'queue.release', id: s.pending.id, reason };
-    return { ...s, mode: 'normal', input: '', pending: null, request };
+    const request: Request = s.pending.action === 'hold' ? { method: 'queue.hold', ids: s.pending.ids, reason: reason || 'held from the console' } : { method: 'queue.release', ids: s.pending.ids, reason };
+    return { ...s, mode: 'normal', input: '', pending: null, marked: [], request };
   }
   if (s.mode === 'confirm') {
     // Cancel is the default: only "y" deletes
-    if (key.input === 'y' && s.pending?.action === 'delete') return { ...s, mode: 'normal', request: { method: 'queue.delete', id: s.pending.id, reason: s.pending.reason ?? '' }, pending: null };
+    if (key.input === 'y' && s.pending?.action === 'delete') return { ...s, mode: 'normal', request: { method: 'queue.delete', ids: s.pending.ids, reason: s.pending.reason ?? '' }, pending: null, marked: [] };
     return { ...s, mode: 'normal', pending: null, flash: { text: 'cancelled', error: false } };
   }
   // normal mode
@@ -180,9 +184,9 @@ function onKey(s: State, key: Key): State {
     if (key.input === 'g') return { ...s, scroll: 0 };
     if (key.input === 'G') return { ...s, scroll: Math.max(0, length - 1) };
     if (key.input === 'v' && s.view === 'audit') return { ...s, request: { method: 'audit.verify' } };
-    if (key.input === 't' && s.view === 'policies') return { ...s, mode: 'path', input: '', pending: { action: 'policy-test', id: '' } };
+    if (key.input === 't' && s.view === 'policies') return { ...s, mode: 'path', input: '', pending: { action: 'policy-test', ids: [] } };
     if (key.input === 'i' && s.view === 'keys')
-      return s.readOnly ? { ...s, flash: { text: 'read-only: your role cannot import keys', error: true } } : { ...s, mode: 'path', input: '', pending: { action: 'key-import', id: '' } };
+      return s.readOnly ? { ...s, flash: { text: 'read-only: your role cannot import keys', error: true } } : { ...s, mode: 'path', input: '', pending: { action: 'key-import', ids: [] } };
     if (key.input === 'e' && s.view === 'policies') return s.readOnly ? { ...s, flash: { text: 'read-only: your role cannot change the policy', error: true } } : { ...s, request: { method: 'policy.edit' } };
     return s;
   }
@@ -194,13 +198,19 @@ function onKey(s: State, key: Key): State {
   if (key.input === 'k' || key.upArrow) return { ...s, cursor: Math.max(0, s.cursor - 1) };
   if (key.input === 'g') return { ...s, cursor: 0 };
   if (key.input === 'G') return { ...s, cursor: last };
+  if (key.input === 's') return { ...s, order: s.order === 'oldest' ? 'newest' : 'oldest', cursor: 0, flash: { text: `sorted ${s.order === 'oldest' ? 'newest' : 'oldest'} first`, error: false } };
   if (!current) return s;
+  if (key.input === ' ') {
+    const marked = s.marked.includes(current.id) ? s.marked.filter((m) => m !== current.id) : [...s.marked, current.id];
+    return { ...s, marked, cursor: Math.min(s.cursor + 1, last) };
+  }
+  const targets = s.marked.length > 0 ? s.marked : [current.id];
   if (key.return) return { ...s, back: 'queue', view: 'message', arg: current.id, lines: [], scroll: 0 };
   const mutate = (f: () => State): State => (s.readOnly ? { ...s, flash: { text: 'read-only: your role cannot change the queue', error: true } } : f());
-  if (key.input === 'h') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'hold', id: current.id } }));
-  if (key.input === 'r') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'release', id: current.id } }));
-  if (key.input === 'd') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'delete', id: current.id } }));
-  if (key.input === 't') return mutate(() => ({ ...s, request: { method: 'queue.retry', id: current.id } }));
+  if (key.input === 'h') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'hold', ids: targets } }));
+  if (key.input === 'r') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'release', ids: targets } }));
+  if (key.input === 'd') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'delete', ids: targets } }));
+  if (key.input === 't') return mutate(() => ({ ...s, request: { method: 'queue.retry', ids: targets }, marked: [] }));
   return s;
 }
 
@@ -215,6 +225,8 @@ export const HELP: Array<[string, string]> = [
   [':help or ?', 'this help'],
   ['/', 'filter the table (id, state, recipient)'],
   ['j / k, arrows, g / G', 'move in the table'],
+  ['space', 'mark / unmark a message (h, r, t, d then act on all marked)'],
+  ['s', 'sort oldest or newest first'],
   ['h', 'hold the selected message (reason optional)'],
   ['r', 'release it (reason required)'],
   ['t', 'retry it now'],

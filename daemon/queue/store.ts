@@ -222,17 +222,18 @@ export class QueueStore {
    * Messages with at least one recipient matching the filter, oldest first. One query; the
    * filters run in SQL, so the limit counts matching messages.
    */
-  list(filter: QueueFilter & { limit?: number; offset?: number } = {}): QueueEntry[] {
+  list(filter: QueueFilter & { limit?: number; offset?: number; order?: 'oldest' | 'newest' } = {}): QueueEntry[] {
+    const dir = filter.order === 'newest' ? 'DESC' : 'ASC';
     const { where, args } = this.messageMatch(filter);
     const limit = Math.min(Math.max(filter.limit ?? 1000, 1), 100_000);
     const rows = this.db
       .prepare(
         `WITH sel AS (
            SELECT * FROM messages m WHERE ${where}
-           ORDER BY received_at, id LIMIT ? OFFSET ?)
+           ORDER BY received_at ${dir}, id ${dir} LIMIT ? OFFSET ?)
          SELECT sel.*, r.address AS r_address, r.state AS r_state
            FROM sel JOIN recipients r ON r.message_id = sel.id
-          ORDER BY sel.received_at, sel.id, r.id`,
+          ORDER BY sel.received_at ${dir}, sel.id ${dir}, r.id`,
       )
       .all(...args, limit, Math.max(0, filter.offset ?? 0)) as Array<MessageRow & { r_address: string; r_state: RecipientState }>;
     const out: QueueEntry[] = [];
@@ -250,7 +251,7 @@ export class QueueStore {
   }
 
   /** One page of the filtered queue and how many messages match in all (for tables that show a window). */
-  page(filter: QueueFilter & { offset: number; limit: number }): { total: number; offset: number; rows: QueueEntry[] } {
+  page(filter: QueueFilter & { offset: number; limit: number; order?: 'oldest' | 'newest' }): { total: number; offset: number; rows: QueueEntry[] } {
     const { where, args } = this.messageMatch(filter);
     const total = (this.db.prepare(`SELECT count(*) AS n FROM messages m WHERE ${where}`).get(...args) as { n: number }).n;
     const offset = Math.min(Math.max(0, filter.offset), Math.max(0, total - 1));

@@ -67,7 +67,7 @@ describe('console state', () => {
     assert.equal(s.request, null);
     assert.match(s.flash?.text ?? '', /at least 3/);
     s = press(typed(s, ' then'), ENTER);
-    assert.deepEqual(s.request, { method: 'queue.release', id: 'BBB', reason: 'ok then' });
+    assert.deepEqual(s.request, { method: 'queue.release', ids: ['BBB'], reason: 'ok then' });
   });
 
   it('deletes only after a reason and an explicit y; anything else cancels', () => {
@@ -77,7 +77,7 @@ describe('console state', () => {
     assert.equal(cancelled.request, null);
     assert.equal(cancelled.pending, null);
     s = press(s, 'y');
-    assert.deepEqual(s.request, { method: 'queue.delete', id: 'AAA', reason: 'duplicate' });
+    assert.deepEqual(s.request, { method: 'queue.delete', ids: ['AAA'], reason: 'duplicate' });
   });
 
   it('is read-only for auditors; ? opens help and esc returns; q quits', () => {
@@ -101,5 +101,17 @@ describe('console state', () => {
     const cancelled = press(press(policies, 't'), ESC);
     assert.equal(cancelled.mode, 'normal');
     assert.equal(press(press(typed(press(initialState(true), ':'), 'keys'), ENTER), 'i').mode, 'normal', 'auditors cannot import');
+  });
+
+  it('marks messages with space and acts on all of them; s flips the order', () => {
+    let s = press(onQueue(), ' ', ' ');
+    assert.deepEqual(s.marked, ['AAA', 'BBB']);
+    assert.equal(s.cursor, 2);
+    s = press(s, 't');
+    assert.deepEqual(s.request, { method: 'queue.retry', ids: ['AAA', 'BBB'] });
+    assert.deepEqual(s.marked, []);
+    const unmarked = press(press(onQueue(), ' ', 'k'), ' ');
+    assert.deepEqual(unmarked.marked, []);
+    assert.equal(press(onQueue(), 's').order, 'newest');
   });
 });

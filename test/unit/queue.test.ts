@@ -26,6 +26,19 @@ describe('queue list', () => {
     }
   })();
 
+  it('pages the queue: total, offset, newest first, and a text filter in SQL', () => {
+    const first = queue.page({ offset: 0, limit: 3 });
+    assert.equal(first.total, N);
+    assert.deepEqual(first.rows.map((r) => r.id), ['M00000000', 'M00000001', 'M00000002']);
+    const newest = queue.page({ offset: 0, limit: 2, order: 'newest' });
+    assert.deepEqual(newest.rows.map((r) => r.id), [`M${String(N - 1).padStart(8, '0')}`, `M${String(N - 2).padStart(8, '0')}`]);
+    const late = queue.page({ offset: N + 50, limit: 5 });
+    assert.equal(late.offset, N - 1, 'an offset past the end shows the last message');
+    const found = queue.page({ offset: 0, limit: 10, text: 'a1234@' });
+    assert.deepEqual(found.rows.map((r) => r.id), ['M00001234']);
+    assert.equal(queue.page({ offset: 0, limit: 10, text: '%' }).total, 0, 'LIKE wildcards are literal');
+  });
+
   it('lists a queue larger than the bound-parameter limit, with every recipient', () => {
     const all = queue.list({ limit: 100_000 });
     assert.equal(all.length, N);

@@ -138,6 +138,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
             state: z.enum([...RECIPIENT_STATES, 'sent'] as [string, ...string[]]).optional(),
             domain: z.string().max(255).optional(),
             text: z.string().max(320).optional(),
+            order: z.enum(['oldest', 'newest']).optional(),
             offset: z.number().int().min(0),
             limit: z.number().int().min(1).max(1000),
           })
