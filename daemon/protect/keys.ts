@@ -5,7 +5,7 @@
 // Inputs: armored keys / PEM certificates. Outputs: key rows, lookup by address.
 
 import type { Statement } from 'better-sqlite3';
-import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import type { RecipientKeyInfo } from '../../shared/domain.js';
 import { ControlError } from '../../shared/errors.js';
@@ -158,5 +158,3 @@ export class KeyStore {
     return keys;
   }
 }
-
-export const newItemToken = () => randomBytes(32).toString('base64url');
