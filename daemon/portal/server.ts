@@ -13,6 +13,7 @@ import formbody from '@fastify/formbody';
 import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
+import type { Statement } from 'better-sqlite3';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -74,6 +75,7 @@ export class PortalServer {
   private readonly sessions = new SessionStore();
   private readonly codeRequests = new Map<string, number[]>();
   private readonly passphraseFailures = new Map<string, number[]>();
+  private trustQuery: Statement | null = null;
   address = '';
 
   constructor(private readonly deps: PortalDeps) {}
@@ -123,8 +125,8 @@ export class PortalServer {
   private trusted(req: FastifyRequest, item: PortalItemRow): boolean {
     const t = req.cookies[TRUST_COOKIE];
     if (!t || this.deps.trustDays <= 0) return false;
-    const row = this.deps.db.prepare('SELECT 1 FROM portal_trust WHERE token_hash = ? AND address = ? AND expires_at > ?').get(hash(t), item.address, Date.now());
-    return Boolean(row);
+    this.trustQuery ??= this.deps.db.prepare('SELECT 1 FROM portal_trust WHERE token_hash = ? AND address = ? AND expires_at > ?');
+    return Boolean(this.trustQuery.get(hash(t), item.address, Date.now()));
   }
 
   private canRead(req: FastifyRequest, s: Session, item: PortalItemRow): boolean {

@@ -118,10 +118,7 @@ describe('delivery TLS policy (MTA-STS, DANE)', () => {
 
   const send = async (to: string) =>
     (await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to, subject: 'Hello', text: 'policy test' })).response.split(' ').pop()!;
-  const settled = async (id: string, state: string) => {
-    await d.waitForLog((r) => r.msg === 'delivery' && r.id === id && r.state === state);
-    return d.cliJson<QueueDetail>(['queue', 'show', id]);
-  };
+  const settled = (id: string, state: string) => d.settled(id, state);
   const record = async (domain: string) => (await d.cliJson<TlsDomainRecord[]>(['tls', '--domain', domain]))[0];
 
   it('MTA-STS enforce: delivers to the listed MX with a valid certificate', async () => {

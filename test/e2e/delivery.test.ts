@@ -53,11 +53,7 @@ describe('delivery', () => {
   const send = async (to: string, headers: Record<string, string> = {}) =>
     (await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to, subject: 'Results', text: 'Your results are ready.', headers })).response.split(' ').pop()!;
   const show = (id: string) => d.cliJson<QueueDetail>(['queue', 'show', id]);
-  /** Awaits the daemon's delivery log line for this message and state, then reads the queue. */
-  const settled = async (id: string, state: string) => {
-    await d.waitForLog((r) => r.msg === 'delivery' && r.id === id && r.state === state);
-    return show(id);
-  };
+  const settled = (id: string, state: string) => d.settled(id, state);
 
   before(async () => {
     mailbox = await startSink({ starttls: true });

@@ -245,6 +245,9 @@ describe('portal', { timeout: 120_000 }, () => {
     db.pragma('busy_timeout = 5000');
     const items = await d.cliJson<PortalItemInfo[]>(['portal', 'list']);
     const itemB = items.filter((i) => i.address === 'ana@patient.test').find((i) => i.opened_at === null)!;
+    const unopened = await d.cliJson<PortalItemInfo[]>(['portal', 'list', '--unopened']);
+    assert.ok(unopened.some((i) => i.id === itemB.id));
+    assert.ok(!unopened.some((i) => i.address === 'maria@patient.test'), 'an opened item is not listed as unopened');
     db.prepare('UPDATE portal_items SET expires_at = 0 WHERE id = ?').run(itemB.id);
     db.close();
     assert.equal((await cross.get(b)).status, 410);

@@ -39,10 +39,7 @@ describe('protection', () => {
   let pass = '';
   const send = async (to: string, subject: string, text: string, headers: Record<string, string> = {}) =>
     (await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: '"Dr. Alvarez" <doc@clinic.test>', to, subject, text, headers })).response.split(' ').pop()!;
-  const settled = async (id: string, state: string) => {
-    await d.waitForLog((r) => r.msg === 'delivery' && r.id === id && r.state === state);
-    return d.cliJson<QueueDetail>(['queue', 'show', id]);
-  };
+  const settled = (id: string, state: string) => d.settled(id, state);
   const gpg = (args: string[], input?: string) => execFileSync('gpg', ['--homedir', gnupg, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'] });
 
   before(async () => {
@@ -218,5 +215,22 @@ describe('protection', () => {
     assert.equal(v3.version, v2.version + 1);
     const audit = await d.cliJson<AuditEntry[]>(['audit', 'tail', '--limit', '100']);
     assert.equal(audit.filter((e) => e.action === 'policy.changed').length, 2);
+  });
+
+  it('the DLP dictionary is edited through the CLI and used at once; keys are removed through the CLI', async () => {
+    const eml = join(dir, 'rare.eml');
+    writeFileSync(eml, 'From: doc@clinic.test\r\nTo: someone@tls.test\r\nSubject: hello\r\n\r\nFollow-up for moyamoya disease next week.\r\n');
+    assert.deepEqual((await d.cliJson<PolicyTestResult>(['policy', 'test', eml])).findings, []);
+    const terms = await d.cliJson<string[]>(['dlp', 'keywords', '--add', 'moyamoya disease']);
+    assert.ok(terms.includes('moyamoya disease'));
+    const after = await d.cliJson<PolicyTestResult>(['policy', 'test', eml]);
+    assert.deepEqual(after.findings.map((f) => [f.detector, f.count, f.part]), [['keyword', 1, 'text']]);
+    const keys = await d.cliJson<RecipientKeyInfo[]>(['keys', 'list']);
+    const smime = keys.find((k) => k.kind === 'smime')!;
+    await d.cliJson(['keys', 'remove', smime.id]);
+    assert.deepEqual((await d.cliJson<RecipientKeyInfo[]>(['keys', 'list'])).map((k) => k.kind), ['pgp']);
+    const audit = await d.cliJson<AuditEntry[]>(['audit', 'tail', '--limit', '10']);
+    assert.ok(audit.some((e) => e.action === 'keys.removed' && e.subject === smime.id));
+    assert.ok(audit.some((e) => e.action === 'dlp.keywords_changed' && e.detail.added === 1));
   });
 });

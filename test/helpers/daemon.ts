@@ -1,3 +1,4 @@
+import type { QueueDetail } from '../../shared/domain.js';
 // Starts a real Sealpost daemon in a temporary directory (ports chosen by the kernel),
 // waits for its "ready" line, and offers the CLI, restarts and kill -9.
 
@@ -153,6 +154,12 @@ export class TestDaemon {
     const r = await this.cli([...args, '--json']);
     if (r.code !== 0) throw new Error(`sealpost ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
     return JSON.parse(r.stdout) as T;
+  }
+
+  /** Awaits the daemon's delivery log line for this message and state, then reads the message. */
+  async settled(id: string, state: string): Promise<QueueDetail> {
+    await this.waitForLog((r) => r.msg === 'delivery' && r.id === id && r.state === state);
+    return this.cliJson<QueueDetail>(['queue', 'show', id]);
   }
 
   /** Creates an app and returns its password. */

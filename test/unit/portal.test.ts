@@ -111,6 +111,18 @@ describe('portal housekeeping', () => {
     assert.deepEqual(told, ['doc@clinic.test:a@x.test'], 'only the unopened item, only once');
     const rows = db.prepare('SELECT state, sealed, token_sealed FROM portal_items').all() as Array<{ state: string; sealed: unknown; token_sealed: unknown }>;
     assert.ok(rows.every((r) => r.state === 'expired' && r.sealed === null && r.token_sealed === null), 'shredded');
+
+    // an unopened, unexpired item older than reminder_days gets exactly one reminder
+    const fresh = await committer.submit((ctx) =>
+      items.ensure({ recipientId: 3, messageId: 'MSGC', address: 'c@x.test', senderName: 'Dr', senderAddress: 'doc@clinic.test', passphraseHash: null }, Buffer.from('body'), ctx),
+    );
+    db.prepare('UPDATE portal_items SET created_at = 0 WHERE id = ?').run(fresh.id);
+    const reminded: string[] = [];
+    const mailer2 = { sendNeverOpened: async () => 'Q', sendReminder: async (to: string, _n: string, link: string) => (reminded.push(`${to} ${link}`), 'Q') };
+    const hk2 = new PortalHousekeeping({ items, committer, mailer: mailer2 as never, log: { info: () => undefined, error: () => undefined } as never, publicUrl: 'https://portal.test/', reminderDays: 3 });
+    await hk2.run();
+    await hk2.run();
+    assert.deepEqual(reminded, [`c@x.test https://portal.test/m/${fresh.token}`]);
     await committer.close();
     db.close();
   });
