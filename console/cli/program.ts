@@ -117,6 +117,11 @@ export function buildProgram(): Command {
     .command('console')
     .description('the full-screen terminal console')
     .action(async () => {
+      // Ink reads CI / CONTINUOUS_INTEGRATION when it is loaded and, if set, draws only the
+      // last frame at exit: a blank screen for an administrator whose shell (or a CI job
+      // driving the console in tmux) exports them. The console is interactive by definition.
+      delete process.env.CI;
+      delete process.env.CONTINUOUS_INTEGRATION;
       const { runConsole } = await import('../tui/run.js');
       await runConsole(findSocket(globals()));
     });

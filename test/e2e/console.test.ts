@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -22,6 +22,15 @@ const BIN = join(process.cwd(), 'dist', 'console', 'bin.js');
 const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
 const screen = () => tmux('capture-pane', '-p', '-t', SESSION);
 const keys = (...k: string[]) => tmux('send-keys', '-t', SESSION, ...k);
+/** Where the console's stderr goes, so a failure shows why the pane stayed empty. */
+let consoleErr = '';
+const stderrOf = () => {
+  try {
+    return readFileSync(consoleErr, 'utf8');
+  } catch {
+    return '(none)';
+  }
+};
 
 /** The pane, once `match` holds (the console redraws on its own clock; 10 s at most). */
 async function until(match: (text: string) => boolean, what: string): Promise<string> {
@@ -29,7 +38,7 @@ async function until(match: (text: string) => boolean, what: string): Promise<st
   for (;;) {
     const text = screen();
     if (match(text)) return text;
-    if (Date.now() > deadline) throw new Error(`the console never showed ${what}:\n${text}`);
+    if (Date.now() > deadline) throw new Error(`the console never showed ${what}:\n${text}\nconsole stderr:\n${stderrOf()}`);
     await delay(100); // tmux offers no event for "the pane changed"
   }
 }
@@ -53,7 +62,8 @@ describe('console in tmux', () => {
       editor,
       `import { readFileSync, writeFileSync } from 'node:fs';\nconst f = process.argv[2];\nconst rules = JSON.parse(readFileSync(f, 'utf8'));\nrules.unshift({ name: 'marketing-portal', when: { stream: 'marketing' }, action: 'portal' });\nwriteFileSync(f, JSON.stringify(rules, null, 2));\n`,
     );
-    tmux('new-session', '-d', '-s', SESSION, '-x', '140', '-y', '32', `EDITOR='${process.execPath} ${editor}' ${process.execPath} ${BIN} console --socket ${d.socket} 2>${join(d.dir, "console.err")}; echo exit $? >> ${join(d.dir, "console.err")}; sleep 30`);
+    consoleErr = join(d.dir, 'console.err');
+    tmux('new-session', '-d', '-s', SESSION, '-x', '140', '-y', '32', `EDITOR='${process.execPath} ${editor}' ${process.execPath} ${BIN} console --socket ${d.socket} 2>${consoleErr}; echo exit $? >> ${consoleErr}; sleep 30`);
   });
   after(async () => {
     try {
