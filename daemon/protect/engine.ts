@@ -17,6 +17,7 @@ import { availableParallelism } from 'node:os';
 import { DEFAULT_KEYWORDS, DEFAULT_MRN_PATTERNS, DetectorSet, type DetectorConfig } from './detectors.js';
 import type { KeyStore } from './keys.js';
 import { DEFAULT_RULES, evaluate, ruleSchema, rulesetSchema, type Disposition, type MessageFacts, type RecipientFacts, type Rule } from './policy.js';
+import { PdfExtractor } from './pdf-extractor.js';
 import { ScanPool } from './scan-pool.js';
 import { scanMessage, type ScanResult } from './scan.js';
 
@@ -52,11 +53,13 @@ export function messageFacts(raw: Buffer, env: Envelope, scan: ScanResult): Mess
     headerProtect: HEADER_PROTECT.has(protect) ? (protect as MessageFacts['headerProtect']) : null,
     findings,
     subjectFindings: [...new Set(scan.findings.filter((f) => f.part === 'subject').map((f) => f.detector))],
+    unscanned: scan.unscanned.length,
   };
 }
 
 export class ProtectionEngine {
   private readonly pool: ScanPool | null;
+  private readonly pdf = new PdfExtractor();
   private inline: DetectorSet;
   private active: { version: number; rules: Rule[] } = { version: 0, rules: DEFAULT_RULES };
   private tlsOf: Statement | null = null;
@@ -84,6 +87,7 @@ export class ProtectionEngine {
 
   async stop(): Promise<void> {
     await this.pool?.close();
+    await this.pdf.close();
   }
 
   /** Seeds the shipped ruleset and dictionary on first start; loads the active version. */
@@ -119,7 +123,7 @@ export class ProtectionEngine {
   }
 
   async decide(raw: Buffer, env: Envelope, rules = this.active.rules): Promise<Decision> {
-    const scan = this.pool ? await this.pool.scan(raw, this.deps.budgetMs) : await scanMessage(raw, this.inline, this.deps.budgetMs);
+    const scan = this.pool ? await this.pool.scan(raw, this.deps.budgetMs) : await scanMessage(raw, this.inline, this.deps.budgetMs, (pdf, maxChars, budgetMs) => this.pdf.extract(pdf, maxChars, budgetMs));
     const facts = messageFacts(raw, env, scan);
     const recipientFacts = env.recipients.map((r) => this.recipientFacts(r));
     const dispositions = evaluate(rules, facts, recipientFacts);
@@ -250,9 +254,10 @@ export class ProtectionEngine {
     let changed = 0;
     for (const row of rows) {
       messages.add(row.message_id);
-      const stored = JSON.parse(row.facts) as { message: MessageFacts; recipients: RecipientFacts[] };
+      const stored = JSON.parse(row.facts) as { message: Omit<MessageFacts, 'unscanned'> & { unscanned?: number }; recipients: RecipientFacts[] };
       const rf = stored.recipients.find((x) => x.address === row.address.toLowerCase()) ?? { address: row.address.toLowerCase(), hasKey: false, tls: 'unknown' as const };
-      const [d] = evaluate(rules, stored.message, [rf]);
+      // decisions recorded before a fact existed get its neutral value
+      const [d] = evaluate(rules, { ...stored.message, unscanned: stored.message.unscanned ?? 0 }, [rf]);
       if (d && d.action !== row.protection) {
         changed++;
         const key = `${row.protection}->${d.action}`;

@@ -41,6 +41,8 @@ export const ruleSchema = z
         findings_in_subject: z.boolean().optional(),
         /** No finding at all. */
         no_findings: z.boolean().optional(),
+        /** Attachments whose text could not be read (images, office files, encrypted PDFs). */
+        unscanned_attachments: z.boolean().optional(),
         recipient_has_key: z.boolean().optional(),
         /** What deliveries learned about the recipient domain's STARTTLS. */
         recipient_tls: z.enum(['supported', 'unsupported', 'unknown']).optional(),
@@ -77,6 +79,8 @@ export interface MessageFacts {
   /** detector -> total count; and which detectors fired in the subject. */
   findings: Record<string, number>;
   subjectFindings: string[];
+  /** Attachments the scan could not read. */
+  unscanned: number;
 }
 
 export interface RecipientFacts {
@@ -122,6 +126,7 @@ function failedCondition(rule: Rule, m: MessageFacts, r: RecipientFacts): string
   if (w.findings !== undefined && !(w.findings === 'any' ? any : w.findings.some((d) => (m.findings[d] ?? 0) > 0))) return 'findings';
   if (w.findings_in_subject !== undefined && w.findings_in_subject !== m.subjectFindings.length > 0) return 'findings_in_subject';
   if (w.no_findings !== undefined && w.no_findings === any) return 'no_findings';
+  if (w.unscanned_attachments !== undefined && w.unscanned_attachments !== m.unscanned > 0) return 'unscanned_attachments';
   if (w.recipient_has_key !== undefined && w.recipient_has_key !== r.hasKey) return 'recipient_has_key';
   if (w.recipient_tls !== undefined && w.recipient_tls !== r.tls) return 'recipient_tls';
   return null;

@@ -37,7 +37,8 @@ export class ScanPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(new URL('./scan-worker.js', import.meta.url));
+    // a heap cap: a hostile attachment (a PDF bomb) fails its worker, not the daemon
+    const worker = new Worker(new URL('./scan-worker.js', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: 512 } });
     const slot: Slot = { worker, job: null, timer: null };
     worker.unref();
     worker.postMessage({ type: 'config', config: this.config });
@@ -48,10 +49,12 @@ export class ScanPool {
       if (m.result) job.resolve(m.result);
       else job.reject(new Error(`DLP scan failed: ${m.error}`));
     });
-    worker.on('error', (err) => {
+    // a worker that dies mid-scan (out of memory on a hostile attachment) could not finish
+    // the scan: like an overrun, the message is held for review rather than refused
+    worker.on('error', () => {
       const job = slot.job;
       this.replace(slot);
-      job?.reject(new Error(`DLP scan worker failed: ${err.message}`));
+      job?.resolve({ findings: [], unscanned: [], overBudget: true, subject: '', parts: 0, ms: 0 });
     });
     return slot;
   }

@@ -1,13 +1,19 @@
 // The DLP scan of one message: mailparser splits the MIME tree; the subject, the plain
 // text, the HTML (as text, via html-to-text) and every text-like attachment are scanned by
 // the detectors, within a time budget. Findings name the detector, the count and the part
-// ("subject", "text", "html", "attachment:N"), never the text. Attachments whose text no
-// library here extracts (PDF, images, office files) are listed as unscanned.
+// ("subject", "text", "html", "attachment:N"), never the text. PDFs (recognised by their
+// bytes, whatever the declared type) are read by pdf.js through `readPdf`, off the event
+// loop; attachments whose text no library here extracts (images, office files, encrypted or
+// broken PDFs) are listed as unscanned.
 // Inputs: raw message bytes. Outputs: findings, or a budget overrun.
 
 import { convert } from 'html-to-text';
 import { simpleParser } from 'mailparser';
 import type { DetectorName, DetectorSet } from './detectors.js';
+import type { PdfText } from './pdf-text.js';
+
+/** Reads a PDF's text within `budgetMs`; null when the budget ran out. */
+export type PdfReader = (pdf: Buffer, maxChars: number, budgetMs: number) => Promise<PdfText | null>;
 
 export interface Finding {
   detector: DetectorName;
@@ -30,7 +36,12 @@ export interface ScanResult {
 const MAX_TEXT = 4 * 1024 * 1024; // per part
 const TEXT_TYPES = /^(text\/|application\/(json|xml|csv|x-csv|rtf|x-sh|javascript)|message\/rfc822)/i;
 
-export async function scanMessage(raw: Buffer, detectors: DetectorSet, budgetMs: number): Promise<ScanResult> {
+/** A PDF begins with "%PDF-" within its first KB (readers tolerate leading junk). */
+export function isPdf(content: Buffer): boolean {
+  return content.subarray(0, 1024).includes('%PDF-');
+}
+
+export async function scanMessage(raw: Buffer, detectors: DetectorSet, budgetMs: number, readPdf?: PdfReader): Promise<ScanResult> {
   const t0 = performance.now();
   const deadline = t0 + budgetMs;
   const findings: Finding[] = [];
@@ -54,14 +65,20 @@ export async function scanMessage(raw: Buffer, detectors: DetectorSet, budgetMs:
   if (typeof parsed.html === 'string' && parsed.html && !over()) {
     scanPart('html', convert(parsed.html.slice(0, MAX_TEXT), { wordwrap: false, selectors: [{ selector: 'a', options: { ignoreHref: true } }, { selector: 'img', format: 'skip' }] }));
   }
-  parsed.attachments.forEach((a, i) => {
-    if (over()) return;
-    if (TEXT_TYPES.test(a.contentType)) {
+  for (const [i, a] of parsed.attachments.entries()) {
+    if (over()) break;
+    const part = `attachment:${i + 1}`;
+    if (readPdf && isPdf(a.content)) {
+      const pdf = await readPdf(a.content, MAX_TEXT, deadline - performance.now());
+      if (!pdf) return { findings, unscanned, overBudget: true, subject, parts, ms: performance.now() - t0 };
+      if ('text' in pdf) scanPart(part, pdf.text);
+      else unscanned.push(`${part} (application/pdf, ${pdf.unreadable})`);
+    } else if (TEXT_TYPES.test(a.contentType)) {
       const text = a.contentType.toLowerCase() === 'text/html' ? convert(a.content.toString('utf8', 0, MAX_TEXT), { wordwrap: false }) : a.content.toString('utf8', 0, MAX_TEXT);
-      scanPart(`attachment:${i + 1}`, text);
+      scanPart(part, text);
     } else {
-      unscanned.push(`attachment:${i + 1} (${a.contentType})`);
+      unscanned.push(`${part} (${a.contentType})`);
     }
-  });
+  }
   return { findings, unscanned, overBudget: over(), subject, parts, ms: performance.now() - t0 };
 }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AuditEntry, ExplainResult, PolicyInfo, PolicyTestResult, QueueDetail, RecipientKeyInfo, ReplayResult } from '../../shared/domain.js';
 import { TestDaemon } from '../helpers/daemon.js';
+import { makePdf } from '../helpers/pdf.js';
 import { startSink, type Sink } from '../helpers/sink.js';
 import { transport } from '../helpers/smtp.js';
 
@@ -186,6 +187,31 @@ describe('protection', () => {
     assert.equal(raised.recipients[0]!.protection, 'portal');
   });
 
+  it('reads PDF attachments: PHI inside a lab report is found; an encrypted PDF is named as not scanned', async () => {
+    const sendPdf = async (pdf: Buffer) =>
+      (
+        await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({
+          from: 'doc@clinic.test',
+          to: 'pat@tls.test',
+          subject: 'Your report',
+          text: 'Attached.',
+          attachments: [{ filename: 'report.pdf', content: pdf, contentType: 'application/octet-stream' }],
+        })
+      ).response
+        .split(' ')
+        .pop()!;
+    const report = await sendPdf(await makePdf(['Laboratory report', 'Patient SSN 219-45-6789']));
+    await settled(report, 'delivered');
+    const found = await d.cliJson<ExplainResult>(['message', 'explain', report]);
+    assert.deepEqual(found.findings.map((f) => [f.detector, f.part]), [['ssn', 'attachment:1']]);
+    assert.deepEqual(found.unscanned, []);
+    const locked = await sendPdf(await makePdf(['SSN 219-45-6789'], { userPassword: 'birthday' }));
+    await settled(locked, 'delivered');
+    const notRead = await d.cliJson<ExplainResult>(['message', 'explain', locked]);
+    assert.deepEqual(notRead.unscanned, ['attachment:1 (application/pdf, encrypted)']);
+    assert.ok(notRead.reasons.includes('not scanned: attachment:1 (application/pdf, encrypted)'), notRead.reasons.join('; '));
+  });
+
   it('versions, replays and audits policy changes; quarantine holds for review', async () => {
     const v1 = await d.cliJson<PolicyInfo>(['policy', 'list']);
     assert.equal(v1.rules.at(-1)!.name, 'tls-default');
@@ -193,7 +219,7 @@ describe('protection', () => {
     const candidate = [{ name: 'phi-portal', when: { findings: 'any' }, action: 'portal' }, ...v1.rules];
     writeFileSync(join(dir, 'candidate.json'), JSON.stringify(candidate));
     const replay = await d.cliJson<ReplayResult>(['policy', 'replay', '--file', join(dir, 'candidate.json'), '--days', '1']);
-    assert.equal(replay.messages, 4, JSON.stringify(replay)); // the refused message was never recorded
+    assert.equal(replay.messages, 6, JSON.stringify(replay)); // the refused message was never recorded
     assert.ok((replay.changes['e2e->portal'] ?? 0) >= 2, `PGP and S/MIME recipients with PHI would move to the portal: ${JSON.stringify(replay.changes)}`);
     const bad = await d.cli(['policy', 'set', join(dir, 'candidate.json'), '--comment', 'x']);
     assert.notEqual(bad.code, 0);
