@@ -165,6 +165,8 @@ export const configSchema = z
         wkd: z.boolean().default(false),
         /** HTTPS port for WKD (443; other values only for test labs). */
         wkd_port: z.number().int().min(1).max(65535).default(443),
+        /** S/MIME key transport: RSA PKCS #1 v1.5 (every client decrypts it) or RSAES-OAEP. */
+        smime_key_transport: z.enum(['rsa-pkcs1', 'rsa-oaep']).default('rsa-pkcs1'),
       })
       .strict()
       .prefault({}),

@@ -288,7 +288,7 @@ export class DeliveryWorker {
           message = await pgpMime(out.message, keys.pgp);
           via = 'e2e-pgp';
         } else if (keys.smime) {
-          message = await smimeEnvelope(out.message, keys.smime.pem);
+          message = await smimeEnvelope(out.message, keys.smime.pem, this.deps.config.keys.smime_key_transport);
           via = 'e2e-smime';
         }
       } catch (err) {

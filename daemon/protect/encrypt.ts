@@ -1,7 +1,11 @@
 // End-to-end encryption of a whole message for one recipient: PGP/MIME (RFC 3156, openpgp)
-// and S/MIME enveloped data (RFC 8551: CMS EnvelopedData built by pkijs, AES-256-CBC
-// content encryption, RSA-OAEP key transport, which `openssl cms` and current clients
-// decrypt). The inner entity is the original MIME body with its Content-* headers; the
+// and S/MIME enveloped data (RFC 8551: CMS EnvelopedData, AES-256-CBC content encryption,
+// RSA key transport). The key transport is RSA PKCS #1 v1.5 by default: RFC 8551 makes it
+// the one every receiving agent MUST decrypt (Outlook, Apple Mail, Thunderbird, openssl cms);
+// RSAES-OAEP (SHA-256) is offered with `keys.smime_key_transport = "rsa-oaep"`. pkijs builds
+// the CMS structures (and the whole OAEP envelope through WebCrypto); the v1.5 envelope's
+// primitives are Node's (createCipheriv, publicEncrypt), since WebCrypto has no v1.5
+// encryption. The inner entity is the original MIME body with its Content-* headers; the
 // outer message keeps the routing headers (From, To, Subject, Date, Message-ID...), which
 // is why PHI in a Subject is refused at intake. MIME trees are built by nodemailer's
 // MimeNode and headers handled by mailsplit, never by hand.
@@ -9,7 +13,7 @@
 
 import { Headers } from 'mailsplit';
 import MimeNode from 'nodemailer/lib/mime-node';
-import { webcrypto } from 'node:crypto';
+import { constants, createCipheriv, publicEncrypt, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
@@ -74,12 +78,55 @@ function certificate(pem: string): pkijs.Certificate {
   return cert;
 }
 
-export async function smimeEnvelope(message: Buffer, certPem: string): Promise<Buffer> {
+export type SmimeKeyTransport = 'rsa-pkcs1' | 'rsa-oaep';
+
+const OID = {
+  data: '1.2.840.113549.1.7.1',
+  rsaEncryption: '1.2.840.113549.1.1.1',
+  aes256cbc: '2.16.840.1.101.3.4.1.42',
+};
+
+/** EnvelopedData for one RSA recipient with PKCS #1 v1.5 key transport (RFC 5652 6.2.1). */
+function envelopePkcs1(inner: Buffer, certPem: string, cert: pkijs.Certificate): pkijs.EnvelopedData {
+  const cek = randomBytes(32);
+  const iv = randomBytes(16);
+  const cipher = createCipheriv('aes-256-cbc', cek, iv); // PKCS #7 padding, as CMS requires
+  const encrypted = Buffer.concat([cipher.update(inner), cipher.final()]);
+  const encryptedKey = publicEncrypt({ key: new X509Certificate(certPem).publicKey, padding: constants.RSA_PKCS1_PADDING }, cek);
+  cek.fill(0);
+  const ab = (b: Buffer) => new Uint8Array(b).buffer;
+  return new pkijs.EnvelopedData({
+    version: 0,
+    recipientInfos: [
+      new pkijs.RecipientInfo({
+        variant: 1,
+        value: new pkijs.KeyTransRecipientInfo({
+          version: 0,
+          rid: new pkijs.IssuerAndSerialNumber({ issuer: cert.issuer, serialNumber: cert.serialNumber }),
+          keyEncryptionAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: OID.rsaEncryption, algorithmParams: new asn1js.Null() }),
+          encryptedKey: new asn1js.OctetString({ valueHex: ab(encryptedKey) }),
+        }),
+      }),
+    ],
+    encryptedContentInfo: new pkijs.EncryptedContentInfo({
+      contentType: OID.data,
+      contentEncryptionAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: OID.aes256cbc, algorithmParams: new asn1js.OctetString({ valueHex: ab(iv) }) }),
+      encryptedContent: new asn1js.OctetString({ valueHex: ab(encrypted) }),
+    }),
+  });
+}
+
+export async function smimeEnvelope(message: Buffer, certPem: string, transport: SmimeKeyTransport = 'rsa-pkcs1'): Promise<Buffer> {
   const { outer, inner } = innerEntity(message);
   const cert = certificate(certPem);
-  const enveloped = new pkijs.EnvelopedData();
-  enveloped.addRecipientByCertificate(cert, { oaepHashAlgorithm: 'SHA-256' }, 1);
-  await enveloped.encrypt({ name: 'AES-CBC', length: 256 } as never, new Uint8Array(inner).buffer);
+  let enveloped: pkijs.EnvelopedData;
+  if (transport === 'rsa-pkcs1') {
+    enveloped = envelopePkcs1(inner, certPem, cert);
+  } else {
+    enveloped = new pkijs.EnvelopedData();
+    enveloped.addRecipientByCertificate(cert, { oaepHashAlgorithm: 'SHA-256' }, 1);
+    await enveloped.encrypt({ name: 'AES-CBC', length: 256 } as never, new Uint8Array(inner).buffer);
+  }
   const content = new pkijs.ContentInfo({ contentType: pkijs.ContentInfo.ENVELOPED_DATA, content: enveloped.toSchema() });
   const p7m = Buffer.from(content.toSchema().toBER(false));
   const root = new MimeNode('application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"');

@@ -68,4 +68,5 @@ const dir = mkdtempSync(join(tmpdir(), 'sealpost-bench-'));
 execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k'), '-out', join(dir, 'c'), '-days', '1', '-subj', '/CN=p', '-addext', 'subjectAltName=email:pat@example.org'], { stdio: 'ignore' });
 const cert = readFileSync(join(dir, 'c'), 'utf8');
 rmSync(dir, { recursive: true, force: true });
-await rate('S/MIME, 10 KB, RSA-2048 (OAEP)', () => smimeEnvelope(m10k, cert));
+await rate('S/MIME, 10 KB, RSA-2048 (PKCS #1 v1.5)', () => smimeEnvelope(m10k, cert, 'rsa-pkcs1'));
+await rate('S/MIME, 10 KB, RSA-2048 (OAEP)', () => smimeEnvelope(m10k, cert, 'rsa-oaep'));

@@ -117,6 +117,10 @@ describe('protection', () => {
     writeFileSync(join(dir, 'smime.eml'), got);
     const clear = execFileSync('openssl', ['cms', '-decrypt', '-in', join(dir, 'smime.eml'), '-recip', join(dir, 'smime.crt'), '-inkey', join(dir, 'smime.key')], { encoding: 'utf8' });
     assert.match(clear, /MARKER-SMIME Patient SSN 219-45-6789/);
+    // the structure every client decrypts: RSA PKCS #1 v1.5 key transport, AES-256-CBC content
+    const structure = execFileSync('openssl', ['cms', '-cmsout', '-print', '-in', join(dir, 'smime.eml')], { encoding: 'utf8' });
+    assert.match(structure, /keyEncryptionAlgorithm:\s*algorithm: rsaEncryption/);
+    assert.match(structure, /contentEncryptionAlgorithm:\s*algorithm: aes-256-cbc/);
     assert.equal((await d.cliJson<ExplainResult>(['message', 'explain', id])).decision, 'e2e-smime');
   });
 
