@@ -120,7 +120,7 @@ export const configSchema = z
           .prefault({}),
         dane: z.object({ enabled: z.boolean().default(true) }).strict().prefault({}),
         /** Give up on a recipient this many hours after it was accepted (Postfix: 5 days). */
-        give_up_hours: z.number().min(0.01).max(24 * 30).default(120),
+        give_up_hours: z.number().min(0.0001).max(24 * 30).default(120), // fractions of an hour serve test labs
         tls: z
           .object({ ca_file: z.string().default('') })
           .strict()

@@ -228,3 +228,43 @@ describe('delivery delay notice', () => {
     assert.equal(audit.filter((e) => e.action === 'dsn.delayed' && e.subject === id).length, 1);
   });
 });
+
+describe('delivery give-up', () => {
+  let mailbox: Sink;
+  let busy: Sink;
+  let d: TestDaemon;
+
+  before(async () => {
+    mailbox = await startSink({ starttls: true });
+    // answers 451 after a second: by then the message is older than the give-up age (0.7 s)
+    busy = await startSink({ starttls: true, beforeReply: () => new Promise((r) => setTimeout(r, 1000)), reply: () => ({ code: 451, message: '4.4.1 no answer from host' }) });
+    d = new TestDaemon({
+      deliveryToml: ['paused = false', 'give_up_hours = 0.0002', '[delivery.routes]', `"clinic.test" = "127.0.0.1:${mailbox.port}"`, `"busy.test" = "127.0.0.1:${busy.port}"`].join('\n'),
+    });
+    await d.start();
+  });
+  after(async () => {
+    await d.cleanup();
+    await Promise.all([mailbox.close(), busy.close()]);
+  });
+
+  it('expires a recipient still deferred at the give-up age, and sends the sender a failure DSN without the content', async () => {
+    const pass = await d.addApp('ehr');
+    const info = await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to: 'patient@busy.test', subject: 'Results', text: 'Expired body' });
+    const id = info.response.split(' ').pop()!;
+    const expired = await d.settled(id, 'expired');
+    assert.equal(expired.recipient_rows[0]!.state, 'expired');
+    assert.equal(expired.recipient_rows[0]!.next_attempt_at ?? null, null, 'no further retry');
+    await d.waitForLog((r) => r.msg === 'delivery' && r.id !== id && r.state === 'delivered');
+    const dsn = mailbox.received.at(-1)!;
+    const text = dsn.data.toString();
+    assert.equal(dsn.from, '');
+    assert.match(text, /Final-Recipient: rfc822; patient@busy\.test/);
+    assert.match(text, /Action: failed/);
+    assert.match(text, /Status: 4\.4\.1/);
+    assert.match(text, /Diagnostic-Code: smtp; 451 4\.4\.1 no answer from host/);
+    assert.doesNotMatch(text, /Expired body|Subject: Results/);
+    const audit = await d.cliJson<AuditEntry[]>(['audit', 'tail', '--limit', '30']);
+    assert.ok(audit.some((e) => e.subject === id && e.action === 'dsn.failed'), audit.map((e) => e.action).join());
+  });
+});
