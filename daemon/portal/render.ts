@@ -2,12 +2,14 @@
 // cleaned by sanitize-html with an e-mail allow-list (no scripts, styles, forms, frames,
 // base, meta or event handlers; links limited to http/https/mailto and opened with
 // rel="noopener noreferrer"; images only from the message itself (cid:, data:), never
-// remote) and then shown inside a sandboxed iframe under the page's CSP; the text part is
-// escaped; attachments are listed for download; inline (cid:) images are embedded.
+// remote) and then shown inside a sandboxed iframe under the page's CSP; text is escaped.
+// Each MIME part is rendered on its own (parts.ts): every HTML part gets its own frame.
+// Attachments are listed for download; inline (cid:) images are embedded.
 // Inputs: message bytes, the item's link. Outputs: HTML fragments and attachment data.
 
 import { simpleParser, type Attachment } from 'mailparser';
 import sanitizeHtml from 'sanitize-html';
+import { bodyParts } from './parts.js';
 
 export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
@@ -15,10 +17,8 @@ export interface RenderedMessage {
   subject: string;
   from: string;
   date: string;
-  /** Sanitised HTML (a full document for the iframe's srcdoc), or null. */
-  html: string | null;
-  /** Escaped plain text, or null. */
-  text: string | null;
+  /** The readable parts in order: sanitised HTML (a full document for an iframe's srcdoc) and/or escaped text. */
+  parts: Array<{ html: string | null; text: string | null }>;
   attachments: Array<{ n: number; filename: string; size: number; contentType: string }>;
 }
 
@@ -73,18 +73,22 @@ export function sanitizeEmailHtml(html: string, attachments: Attachment[]): stri
   });
 }
 
+const frameDocument = (html: string) =>
+  `<!doctype html><html><head><meta charset="utf-8"><base target="_blank"><style>body{font:15px/1.5 system-ui,sans-serif;margin:0.5rem;color:#111;word-wrap:break-word}img{max-width:100%;height:auto}</style></head><body>${html}</body></html>`;
+
 export async function renderMessage(raw: Buffer): Promise<{ view: RenderedMessage; attachments: Attachment[] }> {
-  const parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true });
+  const parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true, skipHtmlToText: true });
   const attachments = parsed.attachments;
-  const html = typeof parsed.html === 'string' && parsed.html ? sanitizeEmailHtml(parsed.html, attachments) : null;
-  const fromText = parsed.from?.text ?? '';
+  const parts = (await bodyParts(raw)).map((p) => ({
+    html: p.html === null ? null : frameDocument(sanitizeEmailHtml(p.html, attachments)),
+    text: p.text === null ? null : escapeHtml(p.text),
+  }));
   return {
     view: {
       subject: parsed.subject ?? '(no subject)',
-      from: fromText,
+      from: parsed.from?.text ?? '',
       date: parsed.date ? parsed.date.toUTCString() : '',
-      html: html === null ? null : `<!doctype html><html><head><meta charset="utf-8"><base target="_blank"><style>body{font:15px/1.5 system-ui,sans-serif;margin:0.5rem;color:#111;word-wrap:break-word}img{max-width:100%;height:auto}</style></head><body>${html}</body></html>`,
-      text: parsed.text ? escapeHtml(parsed.text) : null,
+      parts,
       attachments: attachments.map((a, i) => ({ n: i + 1, filename: safeFilename(a.filename, i + 1), size: a.size, contentType: a.contentType })),
     },
     attachments,

@@ -24,11 +24,19 @@ import type { PortalItemRow, PortalItems } from '../protect/portal-items.js';
 import type { GroupCommitter } from '../store/committer.js';
 import type { Db } from '../store/db.js';
 import type { PortalMailer } from './mailer.js';
-import { escapeHtml, renderMessage } from './render.js';
+import { escapeHtml, renderMessage, type RenderedMessage } from './render.js';
 import { MAX_CODE_TRIES, SESSION_COOKIE, SessionStore, TRUST_COOKIE, type Session } from './sessions.js';
 
 const CODE_REQUESTS_PER_ITEM_PER_HOUR = 5;
 const REPLY_MAX_BYTES = 10 * 1024 * 1024;
+
+/** One readable part: HTML in its own sandboxed frame (text alternative folded below it), or text. */
+function partHtml(part: RenderedMessage['parts'][number], i: number): string {
+  const title = i === 0 ? 'Message' : `Message, part ${i + 1}`;
+  const frame = part.html ? `<iframe title="${title}" sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer" srcdoc="${escapeHtml(part.html)}"></iframe>` : '';
+  if (!part.text) return frame;
+  return part.html ? `${frame}<details><summary>Plain text version${i ? ` of part ${i + 1}` : ''}</summary><pre>${part.text}</pre></details>` : `<pre class="part">${part.text}</pre>`;
+}
 
 function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title>
@@ -260,8 +268,7 @@ ${item.passphrase_hash ? this.passphraseForm(req.params.token, s) : this.codeFor
       });
       const body = `<p class="meta">From ${escapeHtml(view.from)}<br>${escapeHtml(view.date)}</p>
 <h2>${escapeHtml(view.subject)}</h2>
-${view.html ? `<iframe title="Message" sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer" srcdoc="${escapeHtml(view.html)}"></iframe>` : ''}
-${view.text ? (view.html ? `<details><summary>Plain text version</summary><pre>${view.text}</pre></details>` : `<pre>${view.text}</pre>`) : ''}
+${view.parts.map(partHtml).join('\n')}
 ${view.attachments.length ? `<h2>Attachments</h2><ul class="att">${view.attachments.map((a) => `<li><a href="${base}/a/${a.n}" download>${escapeHtml(a.filename)}</a> (${Math.ceil(a.size / 1024)} KB)</li>`).join('')}</ul>` : ''}
 <h2>Reply securely</h2>
 <form method="post" action="${base}/reply" enctype="multipart/form-data">

@@ -1,10 +1,11 @@
 // Portal pieces without a browser: one-time codes (single use, bound to item and browser,
 // 10 minutes, 5 tries), session rotation and timeouts, reply subjects, safe filenames and
-// the HTML sanitiser on the hostile corpus's worst lines.
+// the HTML sanitiser on the hostile corpus's worst lines; each MIME part rendered on its own.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { safeFilename, sanitizeEmailHtml } from '../../daemon/portal/render.js';
+import { bodyParts } from '../../daemon/portal/parts.js';
+import { renderMessage, safeFilename, sanitizeEmailHtml } from '../../daemon/portal/render.js';
 import { replySubject } from '../../daemon/portal/server.js';
 import { SessionStore } from '../../daemon/portal/sessions.js';
 
@@ -125,5 +126,50 @@ describe('portal housekeeping', () => {
     assert.deepEqual(reminded, [`c@x.test https://portal.test/m/${fresh.token}`]);
     await committer.close();
     db.close();
+  });
+});
+
+describe('portal: each MIME part on its own', () => {
+  const mime = (type: string, body: string) => Buffer.from(`From: doc@clinic.test\r\nTo: p@x.test\r\nSubject: Parts\r\nMIME-Version: 1.0\r\nContent-Type: ${type}\r\n\r\n${body}`);
+
+  it('keeps mixed parts apart and in order; unclosed markup in one part cannot swallow the next', async () => {
+    const raw = mime(
+      'multipart/mixed; boundary="m"',
+      '--m\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nFirst: caf=E9\r\n' +
+        '--m\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n' +
+        Buffer.from('<p>Second <b>bold never closed <table><tr><td>cell').toString('base64') +
+        '\r\n--m\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename="x.png"\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n' +
+        '--m\r\nContent-Type: text/plain\r\n\r\nThird <not markup>\r\n' +
+        '--m\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename="notes.txt"\r\n\r\nan attached file\r\n' +
+        '--m\r\nContent-Type: message/rfc822\r\n\r\nSubject: forwarded\r\nContent-Type: text/plain\r\n\r\nforwarded body\r\n--m--\r\n',
+    );
+    const parts = await bodyParts(raw);
+    assert.deepEqual(
+      parts.map((p) => [p.html === null ? null : p.html.slice(0, 9), p.text?.trim() ?? null]),
+      [
+        [null, 'First: café'],
+        ['<p>Second', null],
+        [null, 'Third <not markup>'],
+      ],
+    );
+    const { view } = await renderMessage(raw);
+    assert.equal(view.parts.length, 3);
+    assert.match(view.parts[1]!.html!, /<\/table><\/b><\/p><\/body><\/html>$/, 'the sanitiser closes what the part left open, inside its own document');
+    assert.equal(view.parts[2]!.text!.trim(), 'Third &lt;not markup&gt;');
+    assert.deepEqual(view.attachments.map((a) => a.filename), ['x.png', 'notes.txt', 'attachment-3']);
+  });
+
+  it('shows one part per alternative group: the HTML (also inside multipart/related), its text beside it', async () => {
+    const raw = mime(
+      'multipart/alternative; boundary="a"',
+      '--a\r\nContent-Type: text/plain\r\n\r\nplain version\r\n' +
+        '--a\r\nContent-Type: multipart/related; boundary="r"\r\n\r\n' +
+        '--r\r\nContent-Type: text/html\r\n\r\n<p>rich version <img src="cid:logo"></p>\r\n' +
+        '--r\r\nContent-Type: image/png\r\nContent-ID: <logo>\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--r--\r\n--a--\r\n',
+    );
+    const parts = await bodyParts(raw);
+    assert.equal(parts.length, 1);
+    assert.match(parts[0]!.html!, /rich version/);
+    assert.equal(parts[0]!.text!.trim(), 'plain version');
   });
 });
