@@ -177,6 +177,8 @@ export interface PolicyRule {
   when: Record<string, unknown>;
   action: 'tls' | 'e2e' | 'portal' | 'quarantine' | 'block';
   reason?: string;
+  /** Portal items made under this rule can be read this many days (else portal.expiry_days). */
+  portal_expiry_days?: number;
 }
 
 export interface PolicyInfo {

@@ -96,7 +96,7 @@ export function formatPolicy(p: PolicyInfo): string {
     `policy version ${p.version} (${p.created_at}, ${p.actor}: ${p.comment})`,
     table(
       ['#', 'RULE', 'WHEN', 'ACTION'],
-      p.rules.map((r, i) => [String(i + 1), r.name, Object.keys(r.when).length ? JSON.stringify(r.when) : '(default)', r.action]),
+      p.rules.map((r, i) => [String(i + 1), r.name, Object.keys(r.when).length ? JSON.stringify(r.when) : '(default)', r.action + (r.portal_expiry_days ? ` (expires in ${r.portal_expiry_days} d)` : '')]),
     ),
   ].join('\n');
 }

@@ -198,7 +198,8 @@ export function buildProgram(): Command {
     .option('--stream <stream>', 'transactional | marketing')
     .option('--reason <text>', 'shown to the sender when the action is block')
     .option('--position <n>', '1-based position in the ruleset', (v) => Number(v))
-    .action(async (ruleName: string, o: { action: string; when?: string; findings?: string; recipientDomain?: string; recipient?: string; sender?: string; app?: string; stream?: string; reason?: string; position?: number }) => {
+    .option('--portal-expiry-days <n>', 'portal items made under this rule can be read for n days (default portal.expiry_days)', (v) => Number(v))
+    .action(async (ruleName: string, o: { action: string; when?: string; findings?: string; recipientDomain?: string; recipient?: string; sender?: string; app?: string; stream?: string; reason?: string; position?: number; portalExpiryDays?: number }) => {
       let when: Record<string, unknown> = {};
       if (o.when) {
         try {
@@ -213,7 +214,7 @@ export function buildProgram(): Command {
       if (o.sender) when.sender = o.sender;
       if (o.app) when.app = o.app;
       if (o.stream) when.stream = o.stream;
-      const rule = { name: ruleName, when, action: o.action as PolicyRule['action'], ...(o.reason ? { reason: o.reason } : {}) };
+      const rule = { name: ruleName, when, action: o.action as PolicyRule['action'], ...(o.reason ? { reason: o.reason } : {}), ...(o.portalExpiryDays !== undefined ? { portal_expiry_days: o.portalExpiryDays } : {}) };
       show(await call('policy.add', { rule, ...(o.position ? { position: o.position } : {}) }), formatPolicy);
     });
   policy.command('remove <name>').action(async (ruleName: string) => show(await call('policy.remove', { name: ruleName }), formatPolicy));

@@ -46,6 +46,8 @@ interface Claimed {
   original_id: string;
   /** What policy requires: tls, e2e or portal. */
   protection: 'tls' | 'e2e' | 'portal';
+  /** Set by the deciding rule; else portal.expiry_days. */
+  portal_expiry_days: number | null;
 }
 
 /** One recipient's outcome, with the transaction it came from and how it was protected. */
@@ -189,7 +191,7 @@ export class DeliveryWorker {
     this.claimStatements ??= {
       // one index range per state (recipients_stream_due), each already in next_attempt_at order
       select: this.deps.db.prepare(
-        `SELECT r.id, r.message_id, r.address, r.domain, r.attempts, r.delay_notified, r.next_attempt_at, m.sender, m.received_at, m.kind, m.message_id AS original_id, r.protection
+        `SELECT r.id, r.message_id, r.address, r.domain, r.attempts, r.delay_notified, r.next_attempt_at, m.sender, m.received_at, m.kind, m.message_id AS original_id, r.protection, r.portal_expiry_days
            FROM recipients r JOIN messages m ON m.id = r.message_id
           WHERE r.stream = ? AND r.state = ? AND r.next_attempt_at <= ?
             AND r.domain NOT IN (SELECT value FROM json_each(?))
@@ -301,7 +303,7 @@ export class DeliveryWorker {
       const sender = senderNameOf(out.message);
       const passphraseHash = out.passphrase ? await hashPassword(out.passphrase) : null;
       const item = await this.deps.committer.submit((ctx) =>
-        this.deps.portal.ensure({ recipientId: row.id, messageId: row.message_id, address: row.address, senderName: sender.name, senderAddress: row.sender, passphraseHash }, out.message, ctx),
+        this.deps.portal.ensure({ recipientId: row.id, messageId: row.message_id, address: row.address, senderName: sender.name, senderAddress: row.sender, passphraseHash, expiryDays: row.portal_expiry_days }, out.message, ctx),
       );
       message = await buildNotice({
         fromLine: sender.fromLine,

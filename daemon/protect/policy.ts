@@ -52,6 +52,8 @@ export const ruleSchema = z
     action: z.enum(ACTIONS),
     /** Shown to the sender for "block", kept in the trace otherwise; never message content. */
     reason: z.string().max(300).optional(),
+    /** How long a portal item made under this rule can be read (else portal.expiry_days). */
+    portal_expiry_days: z.number().int().min(1).max(365).optional(),
   })
   .strict();
 
@@ -103,6 +105,8 @@ export interface Disposition {
   rule: string;
   raisedBy: string | null;
   reason: string | null;
+  /** The deciding rule's portal expiry, if it sets one. */
+  portalExpiryDays: number | null;
   trace: TraceStep[];
 }
 
@@ -145,7 +149,7 @@ export function evaluate(rules: Rule[], m: MessageFacts, recipients: RecipientFa
       }
     }
     // a valid ruleset ends with a default rule; be safe anyway
-    const rule = decided ?? { name: 'implicit-default', action: 'portal' as const, when: {}, reason: undefined };
+    const rule: Rule = decided ?? { name: 'implicit-default', action: 'portal', when: {} };
     let action: Action = rule.action;
     let raisedBy: string | null = null;
     const raise = (to: Action, by: string) => {
@@ -156,7 +160,7 @@ export function evaluate(rules: Rule[], m: MessageFacts, recipients: RecipientFa
     };
     if (m.headerProtect) raise(m.headerProtect, `X-Sealpost-Protect: ${m.headerProtect}`);
     if (m.subjectTag) raise('portal', '[secure] subject tag');
-    return { address: r.address, action, rule: rule.name, raisedBy, reason: rule.reason ?? null, trace };
+    return { address: r.address, action, rule: rule.name, raisedBy, reason: rule.reason ?? null, portalExpiryDays: rule.portal_expiry_days ?? null, trace };
   });
 }
 

@@ -40,7 +40,7 @@ export class PortalItems {
 
   /** Inside a unit: the recipient's active item, or a new one holding `content`. */
   ensure(
-    r: { recipientId: number; messageId: string; address: string; senderName: string; senderAddress: string; passphraseHash: string | null },
+    r: { recipientId: number; messageId: string; address: string; senderName: string; senderAddress: string; passphraseHash: string | null; expiryDays?: number | null },
     content: Buffer,
     ctx: UnitContext,
   ): { id: string; token: string; expiresAt: number } {
@@ -49,7 +49,7 @@ export class PortalItems {
     const id = `P${randomBytes(9).toString('hex').toUpperCase()}`;
     const token = randomBytes(32).toString('base64url');
     const now = Date.now();
-    const expiresAt = now + this.deps.expiryDays * 86_400_000;
+    const expiresAt = now + (r.expiryDays ?? this.deps.expiryDays) * 86_400_000;
     this.deps.db
       .prepare(
         "INSERT INTO portal_items (id, token_hash, message_id, recipient_id, address, sender_name, sender_address, passphrase_hash, sealed, token_sealed, created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')",

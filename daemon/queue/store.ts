@@ -102,7 +102,7 @@ export class QueueStore {
     this.selectOpen = db.prepare("SELECT 1 FROM recipients WHERE message_id = ? AND state IN ('queued','deferred','held','active')");
     this.deleteBody = db.prepare('DELETE FROM bodies WHERE message_id = ?');
     this.insertRecipient = db.prepare(
-      "INSERT INTO recipients (message_id, address, domain, state, next_attempt_at, updated_at, stream, protection, protection_rule, protection_trace, hold_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO recipients (message_id, address, domain, state, next_attempt_at, updated_at, stream, protection, protection_rule, protection_trace, hold_reason, portal_expiry_days) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
   }
 
@@ -116,7 +116,7 @@ export class QueueStore {
       const disp = d?.dispositions[i];
       const hold = d?.scan.overBudget ? 'dlp: scan exceeded its time budget; review and release' : disp?.action === 'quarantine' ? `quarantine: rule ${disp.rule}` : null;
       const protection = disp && disp.action !== 'quarantine' && disp.action !== 'block' ? disp.action : 'tls';
-      this.insertRecipient.run(m.id, r, r.slice(r.lastIndexOf('@') + 1).toLowerCase(), hold ? 'held' : 'queued', now, now, m.stream, disp?.action === 'quarantine' ? 'quarantine' : protection, disp ? disp.rule + (disp.raisedBy ? ` (raised by ${disp.raisedBy})` : '') : null, disp ? JSON.stringify(disp.trace) : null, hold);
+      this.insertRecipient.run(m.id, r, r.slice(r.lastIndexOf('@') + 1).toLowerCase(), hold ? 'held' : 'queued', now, now, m.stream, disp?.action === 'quarantine' ? 'quarantine' : protection, disp ? disp.rule + (disp.raisedBy ? ` (raised by ${disp.raisedBy})` : '') : null, disp ? JSON.stringify(disp.trace) : null, hold, disp?.portalExpiryDays ?? null);
     });
     if (d) {
       this.insertDecision.run(

@@ -202,4 +202,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX attempts_at ON attempts(at);
   `,
+  // 7: portal expiry chosen by the deciding policy rule
+  `
+  ALTER TABLE recipients ADD COLUMN portal_expiry_days INTEGER;
+  `,
 ];

@@ -11,7 +11,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { AuditEntry, ExplainResult, PolicyInfo, PolicyTestResult, QueueDetail, RecipientKeyInfo, ReplayResult } from '../../shared/domain.js';
+import type { AuditEntry, ExplainResult, PolicyInfo, PolicyTestResult, PortalItemInfo, QueueDetail, RecipientKeyInfo, ReplayResult } from '../../shared/domain.js';
 import { TestDaemon } from '../helpers/daemon.js';
 import { makePdf } from '../helpers/pdf.js';
 import { startSink, type Sink } from '../helpers/sink.js';
@@ -64,6 +64,7 @@ describe('protection', () => {
         `"pgp.test" = "127.0.0.1:${tlsSink.port}"`,
         `"smime.test" = "127.0.0.1:${tlsSink.port}"`,
         `"quarantine.test" = "127.0.0.1:${tlsSink.port}"`,
+        `"brief.test" = "127.0.0.1:${tlsSink.port}"`,
         `"plain.test" = "127.0.0.1:${plainSink.port}"`,
       ].join('\n'),
     });
@@ -262,5 +263,21 @@ describe('protection', () => {
     const audit = await d.cliJson<AuditEntry[]>(['audit', 'tail', '--limit', '10']);
     assert.ok(audit.some((e) => e.action === 'keys.removed' && e.subject === smime.id));
     assert.ok(audit.some((e) => e.action === 'dlp.keywords_changed' && e.detail.added === 1));
+  });
+
+  it('a rule can set how long its portal items live; others keep portal.expiry_days', async () => {
+    await d.cliJson<PolicyInfo>(['policy', 'add', 'brief-portal', '--action', 'portal', '--recipient-domain', 'brief.test', '--portal-expiry-days', '2', '--position', '1']);
+    const listed = await d.cli(['policy', 'list']);
+    assert.match(listed.stdout, /brief-portal .*portal \(expires in 2 d\)/);
+    const brief = await send('pat@brief.test', 'Your statement', 'nothing sensitive');
+    const normal = await send('pat@tls.test', '[secure] Your statement', 'nothing sensitive');
+    await Promise.all([settled(brief, 'portal'), settled(normal, 'portal')]);
+    const days = async (id: string) => {
+      const [item] = await d.cliJson<PortalItemInfo[]>(['portal', 'list', '--message', id]);
+      return Math.round((Date.parse(item!.expires_at) - Date.parse(item!.created_at)) / 86_400_000);
+    };
+    assert.equal(await days(brief), 2);
+    assert.equal(await days(normal), 30);
+    await d.cliJson(['policy', 'remove', 'brief-portal']);
   });
 });
