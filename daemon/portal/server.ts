@@ -211,9 +211,10 @@ ${item.passphrase_hash ? this.passphraseForm(req.params.token, s) : this.codeFor
     app.post<{ Params: { token: string }; Body: { csrf?: string; code?: string } }>('/m/:token/verify', { config: { rateLimit: { max: 20, timeWindow: '1 minute' } } }, async (req, reply) => {
       const s = this.session(req, reply);
       const item = this.live(req.params.token);
-      // unknown item, expired item and wrong code answer alike
+      // unknown item, expired item and wrong code answer alike, and take alike: each is an
+      // audited failure (one commit), so the answer's timing does not tell them apart either
       if (!item || !this.csrf(s, req.body?.csrf)) {
-        if (item) await this.audit('portal.code_failed', item.message_id, { item: item.id, ip: req.ip, result: 'csrf' });
+        await this.audit('portal.code_failed', item?.message_id ?? null, { item: item?.id ?? null, ip: req.ip, result: item ? 'csrf' : 'unknown_item' });
         return this.refused(reply, req.params.token, s);
       }
       const result = this.sessions.checkCode(s, item.id, String(req.body?.code ?? '').trim());
