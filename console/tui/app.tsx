@@ -6,7 +6,8 @@
 import { Box, Text, useApp, useInput, useStdout } from 'ink';
 import { useEffect, useReducer, useRef, useState } from 'react';
 import type { HealthResult, QueueEntry, StatusResult } from '../../shared/domain.js';
-import { HELP, initialState, LIST_VIEWS, pageFor, reduce, rowAt, windowOf, type State, type View } from './state.js';
+import { helpLines, hintLine } from './keymap.js';
+import { initialState, LIST_VIEWS, pageFor, reduce, rowAt, windowOf, type State, type View } from './state.js';
 
 export interface ConsoleApi {
   status(): Promise<StatusResult>;
@@ -106,8 +107,7 @@ function Lines({ lines, scroll, height }: { lines: string[]; scroll: number; hei
   );
 }
 
-/** The help, one line per key, scrolled like the other lists (it may not fit a small terminal). */
-export const helpLines = (): string[] => HELP.map(([k, v]) => `${k.padEnd(22)}${v}`);
+export { helpLines };
 
 function hints(s: State): string {
   if (s.mode === 'command') return 'type a command (tab completes), enter runs, esc cancels';
@@ -115,13 +115,7 @@ function hints(s: State): string {
   if (s.mode === 'reason') return `reason for ${s.pending?.action ?? ''} ${s.pending?.ids.join(' ') ?? ''}: enter confirms, esc cancels`;
   if (s.mode === 'path') return `file for ${s.pending?.action === 'key-import' ? 'the key import' : 'the policy test (.eml)'}: enter runs, esc cancels`;
   if (s.mode === 'confirm') return `delete ${s.pending?.ids.join(' ') ?? ''} for good? y = delete, anything else = cancel (default)`;
-  if (s.view === 'help') return '<j/k> scroll  <esc> back  <q> quit';
-  if (s.view === 'keys') return '<i> import  <j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
-  if (s.view === 'policies') return '<e> edit in $EDITOR  <t> test an .eml  <j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
-  if (s.view === 'audit') return '<j/k> scroll  <v> verify the chain  <esc> back  <:> command  <?> help  <q> quit';
-  if (LIST_VIEWS.includes(s.view)) return '<j/k> scroll  <esc> back  <:> command  <?> help  <q> quit';
-  if (s.view === 'queue') return s.readOnly ? '<j/k> move  </> filter  <:> command  <?> help  <q> quit  (read-only)' : '<j/k> move  <space> mark  <s> sort  <enter> describe  <h> hold  <r> release  <t> retry  <d> delete  </> filter  <:> command  <?> help  <q> quit';
-  return '<:queue> queue  <?> help  <q> quit';
+  return hintLine(s.view, s.readOnly);
 }
 
 export function App({ api, readOnly = false, onEditPolicy, flash }: { api: ConsoleApi; readOnly?: boolean; onEditPolicy?: () => void; flash?: string; view?: View }) {
@@ -206,6 +200,7 @@ export function App({ api, readOnly = false, onEditPolicy, flash }: { api: Conso
 
   const crumbs = ['sealpost', ...(state.view === 'message' ? [state.back, `message(${state.arg ?? ''})`] : [state.view === 'queue' && state.stateFilter ? `queue(${state.stateFilter})` : state.view])].join(' > ');
   const bodyHeight = Math.max(3, rows - 7);
+  useEffect(() => dispatch({ type: 'resize', listHeight: bodyHeight }), [bodyHeight]);
   return (
     <Box flexDirection="column" height={rows}>
       <Box justifyContent="space-between">

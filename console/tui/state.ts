@@ -5,11 +5,11 @@
 // Keys follow k9s: ":" commands, "/" filter, j/k or arrows, "?" help, esc back, q quit.
 
 import type { QueueEntry } from '../../shared/domain.js';
+import { dispatch, helpLines, LIST_VIEWS, type Key } from './keymap.js';
+
+export { LIST_VIEWS, type Key };
 
 export type View = 'home' | 'queue' | 'help' | 'message' | 'audit' | 'keys' | 'policies' | 'users' | 'portal';
-
-/** Views that show a scrollable list of lines fetched from the daemon. */
-export const LIST_VIEWS: readonly View[] = ['message', 'audit', 'keys', 'policies', 'users', 'portal'];
 
 export type Request =
   | { method: 'queue.hold'; ids: string[]; reason: string }
@@ -39,6 +39,8 @@ export interface State {
   /** Lines of a list view, and how far it is scrolled. */
   lines: string[];
   scroll: number;
+  /** How many lines of a list fit on the screen (the app reports it): scrolling stops at a full last page. */
+  listHeight: number;
   /** An action waiting for its reason (and, for delete, a confirmation). */
   pending: { action: 'hold' | 'release' | 'delete' | 'policy-test' | 'key-import'; ids: string[]; reason?: string } | null;
   /** Messages marked with space: actions apply to all of them. */
@@ -51,14 +53,12 @@ export interface State {
   readOnly: boolean;
 }
 
-export type Key = { input: string; escape?: boolean; return?: boolean; upArrow?: boolean; downArrow?: boolean; backspace?: boolean; delete?: boolean; ctrl?: boolean };
-
-export type Event = { type: 'key'; key: Key } | { type: 'rows'; rows: QueueEntry[]; total?: number; offset?: number } | { type: 'lines'; lines: string[] } | { type: 'result'; text: string } | { type: 'failed'; text: string } | { type: 'requested' };
+export type Event = { type: 'key'; key: Key } | { type: 'rows'; rows: QueueEntry[]; total?: number; offset?: number } | { type: 'lines'; lines: string[] } | { type: 'result'; text: string } | { type: 'failed'; text: string } | { type: 'requested' } | { type: 'resize'; listHeight: number };
 
 export const COMMANDS = ['home', 'health', 'queue', 'message', 'audit', 'keys', 'policies', 'users', 'portal', 'help', 'quit'] as const;
 
 export function initialState(readOnly = false): State {
-  return { view: 'home', back: 'home', mode: 'normal', input: '', filter: '', stateFilter: null, rows: [], total: 0, offset: 0, cursor: 0, marked: [], order: 'oldest', arg: null, lines: [], scroll: 0, pending: null, request: null, flash: null, quit: false, readOnly };
+  return { view: 'home', back: 'home', mode: 'normal', input: '', filter: '', stateFilter: null, rows: [], total: 0, offset: 0, cursor: 0, marked: [], order: 'oldest', arg: null, lines: [], scroll: 0, listHeight: 20, pending: null, request: null, flash: null, quit: false, readOnly };
 }
 
 /** The row at a queue index, if its page is loaded (the "/" filter runs in the daemon). */
@@ -127,13 +127,15 @@ function editInput(s: State, key: Key): State | null {
 export function reduce(s: State, e: Event): State {
   switch (e.type) {
     case 'lines':
-      return { ...s, lines: e.lines, scroll: Math.min(s.scroll, Math.max(0, e.lines.length - 1)) };
+      return { ...s, lines: e.lines, scroll: Math.min(s.scroll, Math.max(0, e.lines.length - s.listHeight)) };
     case 'rows': {
       const total = e.total ?? e.rows.length;
       return { ...s, rows: e.rows, total, offset: e.offset ?? 0, cursor: Math.min(s.cursor, Math.max(0, total - 1)) };
     }
     case 'requested':
       return { ...s, request: null };
+    case 'resize':
+      return { ...s, listHeight: Math.max(1, e.listHeight) };
     case 'result':
       return { ...s, flash: { text: e.text, error: false } };
     case 'failed':
@@ -168,69 +170,12 @@ function onKey(s: State, key: Key): State {
     if (key.input === 'y' && s.pending?.action === 'delete') return { ...s, mode: 'normal', request: { method: 'queue.delete', ids: s.pending.ids, reason: s.pending.reason ?? '' }, pending: null, marked: [] };
     return { ...s, mode: 'normal', pending: null, flash: { text: 'cancelled', error: false } };
   }
-  // normal mode
-  if (key.input === ':') return { ...s, mode: 'command', input: '', flash: null };
-  if (key.input === '?') return runCommand(s, 'help');
-  if (key.input === 'q' || (key.ctrl && key.input === 'c')) return { ...s, quit: true };
-  if (key.escape) {
-    if (s.view === 'help') return { ...s, view: s.back };
-    if (s.filter) return { ...s, filter: '' };
-    return { ...s, view: 'home' };
-  }
-  if (LIST_VIEWS.includes(s.view) || s.view === 'help') {
-    const length = s.view === 'help' ? HELP.length : s.lines.length;
-    if (key.input === 'j' || key.downArrow) return { ...s, scroll: Math.min(s.scroll + 1, Math.max(0, length - 1)) };
-    if (key.input === 'k' || key.upArrow) return { ...s, scroll: Math.max(0, s.scroll - 1) };
-    if (key.input === 'g') return { ...s, scroll: 0 };
-    if (key.input === 'G') return { ...s, scroll: Math.max(0, length - 1) };
-    if (key.input === 'v' && s.view === 'audit') return { ...s, request: { method: 'audit.verify' } };
-    if (key.input === 't' && s.view === 'policies') return { ...s, mode: 'path', input: '', pending: { action: 'policy-test', ids: [] } };
-    if (key.input === 'i' && s.view === 'keys')
-      return s.readOnly ? { ...s, flash: { text: 'read-only: your role cannot import keys', error: true } } : { ...s, mode: 'path', input: '', pending: { action: 'key-import', ids: [] } };
-    if (key.input === 'e' && s.view === 'policies') return s.readOnly ? { ...s, flash: { text: 'read-only: your role cannot change the policy', error: true } } : { ...s, request: { method: 'policy.edit' } };
-    return s;
-  }
-  if (s.view !== 'queue') return s;
-  const last = Math.max(0, s.total - 1);
-  const current = rowAt(s, s.cursor);
-  if (key.input === '/') return { ...s, mode: 'filter', input: s.filter };
-  if (key.input === 'j' || key.downArrow) return { ...s, cursor: Math.min(s.cursor + 1, last) };
-  if (key.input === 'k' || key.upArrow) return { ...s, cursor: Math.max(0, s.cursor - 1) };
-  if (key.input === 'g') return { ...s, cursor: 0 };
-  if (key.input === 'G') return { ...s, cursor: last };
-  if (key.input === 's') return { ...s, order: s.order === 'oldest' ? 'newest' : 'oldest', cursor: 0, flash: { text: `sorted ${s.order === 'oldest' ? 'newest' : 'oldest'} first`, error: false } };
-  if (!current) return s;
-  if (key.input === ' ') {
-    const marked = s.marked.includes(current.id) ? s.marked.filter((m) => m !== current.id) : [...s.marked, current.id];
-    return { ...s, marked, cursor: Math.min(s.cursor + 1, last) };
-  }
-  const targets = s.marked.length > 0 ? s.marked : [current.id];
-  if (key.return) return { ...s, back: 'queue', view: 'message', arg: current.id, lines: [], scroll: 0 };
-  const mutate = (f: () => State): State => (s.readOnly ? { ...s, flash: { text: 'read-only: your role cannot change the queue', error: true } } : f());
-  if (key.input === 'h') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'hold', ids: targets } }));
-  if (key.input === 'r') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'release', ids: targets } }));
-  if (key.input === 'd') return mutate(() => ({ ...s, mode: 'reason', input: '', pending: { action: 'delete', ids: targets } }));
-  if (key.input === 't') return mutate(() => ({ ...s, request: { method: 'queue.retry', ids: targets }, marked: [] }));
-  return s;
+  // normal mode: the key map (keymap.ts) says what each key does where
+  const current = s.view === 'queue' ? (rowAt(s, s.cursor)?.id ?? null) : null;
+  return dispatch(s, key, {
+    current,
+    targets: s.marked.length > 0 ? s.marked : current ? [current] : [],
+    length: s.view === 'help' ? helpLines().length : s.lines.length,
+    command: runCommand,
+  });
 }
-
-export const HELP: Array<[string, string]> = [
-  [':queue [state]', 'the delivery queue (states: queued, deferred, held, sent, bounced, portal)'],
-  [':home (:health)', 'health and queue counts'],
-  [':message ID, enter', 'one message: protection decision, rules, detectors, attempts'],
-  [':audit', 'recent audit events; v verifies the chain'],
-  [':keys', 'recipient keys (i imports an armored PGP key or PEM certificate from a file)'],
-  [':policies', 'the active rules (e edits in $EDITOR: validated, diffed, replayed, activated on y; t tests an .eml)'],
-  [':users :portal', 'console users; portal items and whether they were opened'],
-  [':help or ?', 'this help'],
-  ['/', 'filter the table (id, state, recipient)'],
-  ['j / k, arrows, g / G', 'move in the table'],
-  ['space', 'mark / unmark a message (h, r, t, d then act on all marked)'],
-  ['s', 'sort oldest or newest first'],
-  ['h', 'hold the selected message (reason optional)'],
-  ['r', 'release it (reason required)'],
-  ['t', 'retry it now'],
-  ['d', 'delete it (reason required, then confirm with y)'],
-  ['esc', 'back / cancel'],
-  ['q', 'quit'],
-];

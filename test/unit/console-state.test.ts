@@ -1,9 +1,11 @@
 // The console's reducer: navigation, command mode with completion, filtering, the table
-// window, key dispatch for hold/release/delete with reasons and confirmation, read-only.
+// window, key dispatch for hold/release/delete with reasons and confirmation, read-only;
+// the key map: no conflicts, every binding in the generated help and hint line.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { QueueEntry } from '../../shared/domain.js';
+import { BINDINGS, bindingFor, COMMAND_HELP, helpLines, hintLine } from '../../console/tui/keymap.js';
 import { complete, initialState, pageFor, reduce, rowAt, windowOf, type Key, type State } from '../../console/tui/state.js';
 
 const row = (id: string, state: QueueEntry['state'], rcpt: string): QueueEntry => ({ id, state, stream: 'transactional', app: 'ehr', sender: 's@clinic.test', received_at: '2026-12-03T10:00:00.000Z', size: 1, recipients: [rcpt] }) as QueueEntry;
@@ -113,5 +115,49 @@ describe('console state', () => {
     const unmarked = press(press(onQueue(), ' ', 'k'), ' ');
     assert.deepEqual(unmarked.marked, []);
     assert.equal(press(onQueue(), 's').order, 'newest');
+  });
+});
+
+describe('console key map', () => {
+  it('has no two bindings for one key in one place, and documents every binding in the generated help', () => {
+    const seen = new Set<string>();
+    for (const b of BINDINGS) {
+      for (const k of b.keys) {
+        const where = `${String(b.scope)}:${k}`;
+        assert.ok(!seen.has(where), `${k} is bound twice in ${String(b.scope)}`);
+        seen.add(where);
+      }
+    }
+    const help = helpLines().join('\n');
+    for (const b of BINDINGS) assert.ok(help.includes(b.does), `the help lists "${b.does}"`);
+    for (const [cmd] of COMMAND_HELP) assert.ok(help.includes(cmd));
+    assert.match(help, /In :queue\n/);
+  });
+
+  it('generates the hint line per view, without changes in a read-only console', () => {
+    assert.match(hintLine('queue', false), /<j\/k> move .*<h> hold .*<d> delete .*<:> command {2}<\?> help {2}<q> quit {2}<esc> back/);
+    const ro = hintLine('queue', true);
+    assert.doesNotMatch(ro, /hold|release|retry|delete/);
+    assert.match(ro, /<\/> filter.*\(read-only\)$/);
+    assert.match(hintLine('policies', false), /<j\/k> scroll {2}<e> edit in \$EDITOR {2}<t> test an \.eml/);
+    assert.doesNotMatch(hintLine('home', false), /back/);
+  });
+
+  it('dispatches a key to the current view first: t tests an .eml in :policies, retries in :queue', () => {
+    assert.equal(bindingFor('t', 'policies')?.does, 'test an .eml file against the rules (nothing is sent)');
+    assert.equal(bindingFor('t', 'queue')?.does, 'retry now');
+    assert.equal(bindingFor('j', 'audit')?.scope, 'lists');
+    assert.equal(bindingFor('v', 'queue'), undefined);
+  });
+});
+
+describe('console list scrolling', () => {
+  it('G and j stop at a full last page of the reported height', () => {
+    const s0 = reduce(reduce(press(typed(press(initialState(), ':'), 'audit'), ENTER), { type: 'resize', listHeight: 10 }), { type: 'lines', lines: Array.from({ length: 25 }, (_, i) => `line ${i}`) });
+    assert.equal(press(s0, 'G').scroll, 15);
+    assert.equal(press(s0, 'G', 'j').scroll, 15);
+    assert.equal(press(s0, 'G', 'k').scroll, 14);
+    const short = reduce(s0, { type: 'lines', lines: ['only'] });
+    assert.equal(press(short, 'G').scroll, 0);
   });
 });
