@@ -54,7 +54,7 @@ const readOnlyText: Partial<Record<Scope, string>> = { queue: 'the queue', polic
 
 /** The ":" commands, for the help (the reducer's runCommand carries them out). */
 export const COMMAND_HELP: Array<[string, string]> = [
-  [':queue [state]', 'the delivery queue (states: queued, deferred, held, active, delivered, portal, bounced, expired)'],
+  [':queue [state]', 'the delivery queue (message states: queued, deferred, held, sent, bounced, portal, deleted)'],
   [':home (:health)', 'health, alerts and queue counts'],
   [':message ID', 'one message: protection decision, rules, detectors, attempts (never the body)'],
   [':audit', 'recent audit events'],
