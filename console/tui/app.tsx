@@ -109,12 +109,19 @@ function Lines({ lines, scroll, height }: { lines: string[]; scroll: number; hei
 
 export { helpLines };
 
+const PROMPTS: Record<string, string> = {
+  'policy-test': 'file for the policy test (.eml)',
+  'key-import': 'file for the key import',
+  'user-add': 'new user: Unix name and role (admin, operator, auditor)',
+  'user-remove': 'user to remove',
+};
+
 function hints(s: State): string {
   if (s.mode === 'command') return 'type a command (tab completes), enter runs, esc cancels';
   if (s.mode === 'filter') return 'type to filter, enter applies, esc cancels';
   if (s.mode === 'reason') return `reason for ${s.pending?.action ?? ''} ${s.pending?.ids.join(' ') ?? ''}: enter confirms, esc cancels`;
-  if (s.mode === 'path') return `file for ${s.pending?.action === 'key-import' ? 'the key import' : 'the policy test (.eml)'}: enter runs, esc cancels`;
-  if (s.mode === 'confirm') return `delete ${s.pending?.ids.join(' ') ?? ''} for good? y = delete, anything else = cancel (default)`;
+  if (s.mode === 'path') return `${PROMPTS[s.pending?.action ?? 'policy-test'] ?? ''}: enter runs, esc cancels`;
+  if (s.mode === 'confirm') return s.pending?.action === 'user-remove' ? `remove user ${s.pending.ids[0] ?? ''}? y = remove, anything else = cancel (default)` : `delete ${s.pending?.ids.join(' ') ?? ''} for good? y = delete, anything else = cancel (default)`;
   return hintLine(s.view, s.readOnly);
 }
 

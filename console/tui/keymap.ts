@@ -50,7 +50,7 @@ export function keyName(key: Key): string {
   return key.input;
 }
 
-const readOnlyText: Partial<Record<Scope, string>> = { queue: 'the queue', policies: 'the policy', keys: 'keys' };
+const readOnlyText: Partial<Record<Scope, string>> = { queue: 'the queue', policies: 'the policy', keys: 'keys', users: 'users' };
 
 /** The ":" commands, for the help (the reducer's runCommand carries them out). */
 export const COMMAND_HELP: Array<[string, string]> = [
@@ -86,6 +86,8 @@ export const BINDINGS: Binding[] = [
   { keys: ['v'], scope: 'audit', does: 'verify the audit chain', hint: 'verify the chain', run: (s) => ({ ...s, request: { method: 'audit.verify' } }) },
   { keys: ['e'], scope: 'policies', does: 'edit the rules in $EDITOR: validated, diffed, replayed, activated only on y', hint: 'edit in $EDITOR', mutates: true, run: (s) => ({ ...s, request: { method: 'policy.edit' } }) },
   { keys: ['t'], scope: 'policies', does: 'test an .eml file against the rules (nothing is sent)', hint: 'test an .eml', run: (s) => ({ ...s, mode: 'path', input: '', pending: { action: 'policy-test', ids: [] } }) },
+  { keys: ['a'], scope: 'users', does: 'add a console user: a Unix user name and a role', hint: 'add', mutates: true, run: (s) => ({ ...s, mode: 'path', input: '', pending: { action: 'user-add', ids: [] } }) },
+  { keys: ['d'], scope: 'users', does: 'remove a console user (confirm with y; anything else cancels)', hint: 'remove', mutates: true, run: (s) => ({ ...s, mode: 'path', input: '', pending: { action: 'user-remove', ids: [] } }) },
   { keys: ['i'], scope: 'keys', does: 'import an armored PGP public key or a PEM certificate from a file', hint: 'import', mutates: true, run: (s) => ({ ...s, mode: 'path', input: '', pending: { action: 'key-import', ids: [] } }) },
 
   { keys: ['/'], scope: 'queue', does: 'filter the table (id, state, recipient)', hint: 'filter', run: (s) => ({ ...s, mode: 'filter', input: s.filter }) },
@@ -146,6 +148,7 @@ const SCOPE_TITLES: Array<[Scope, string]> = [
   ['audit', 'In :audit'],
   ['policies', 'In :policies'],
   ['keys', 'In :keys'],
+  ['users', 'In :users'],
 ];
 
 const label = (keys: string[]) => keys.map((k) => (k === 'up' ? '↑' : k === 'down' ? '↓' : k)).join(' ');

@@ -62,6 +62,11 @@ export async function runConsole(socketPath: string): Promise<void> {
         const keys = await conn.call('keys.import', { material: readFileSync(r.path, 'utf8') });
         return `imported ${keys.map((k) => `${k.kind} key for ${k.email}`).join(', ')}`;
       }
+      if (r.method === 'user.add') {
+        const u = await conn.call('user.add', { name: r.name, role: r.role });
+        return `user ${u.name} is ${u.role}`;
+      }
+      if (r.method === 'user.remove') return `user ${(await conn.call('user.remove', { name: r.name })).removed} removed`;
       if (r.method === 'audit.verify') {
         const v = await conn.call('audit.verify', {});
         return v.ok ? `audit chain intact: ${v.entries} entries` : `AUDIT CHAIN BROKEN at entry ${v.first_bad}: ${v.problem ?? ''}`;

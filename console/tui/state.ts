@@ -4,7 +4,7 @@
 // performed by the app, which reports back with `result` / `failed` events.
 // Keys follow k9s: ":" commands, "/" filter, j/k or arrows, "?" help, esc back, q quit.
 
-import type { QueueEntry } from '../../shared/domain.js';
+import { ROLES, type QueueEntry, type Role } from '../../shared/domain.js';
 import { dispatch, helpLines, LIST_VIEWS, type Key } from './keymap.js';
 
 export { LIST_VIEWS, type Key };
@@ -19,7 +19,9 @@ export type Request =
   | { method: 'audit.verify' }
   | { method: 'policy.edit' }
   | { method: 'policy.test'; path: string }
-  | { method: 'keys.import'; path: string };
+  | { method: 'keys.import'; path: string }
+  | { method: 'user.add'; name: string; role: Role }
+  | { method: 'user.remove'; name: string };
 
 export interface State {
   view: View;
@@ -42,7 +44,7 @@ export interface State {
   /** How many lines of a list fit on the screen (the app reports it): scrolling stops at a full last page. */
   listHeight: number;
   /** An action waiting for its reason (and, for delete, a confirmation). */
-  pending: { action: 'hold' | 'release' | 'delete' | 'policy-test' | 'key-import'; ids: string[]; reason?: string } | null;
+  pending: { action: 'hold' | 'release' | 'delete' | 'policy-test' | 'key-import' | 'user-add' | 'user-remove'; ids: string[]; reason?: string } | null;
   /** Messages marked with space: actions apply to all of them. */
   marked: string[];
   /** Queue order: oldest first (default) or newest first. */
@@ -150,9 +152,16 @@ function onKey(s: State, key: Key): State {
     const edited = editInput(s, key);
     if (edited) return edited;
     if (s.mode === 'path') {
-      const path = s.input.trim();
-      if (!path || !s.pending) return { ...s, mode: 'normal', input: '', pending: null };
-      const request: Request = s.pending.action === 'policy-test' ? { method: 'policy.test', path } : { method: 'keys.import', path };
+      const text = s.input.trim();
+      if (!text || !s.pending) return { ...s, mode: 'normal', input: '', pending: null };
+      if (s.pending.action === 'user-add') {
+        const [name, role, extra] = text.split(/\s+/);
+        if (!name || !role || extra !== undefined || !ROLES.includes(role as Role)) return { ...s, flash: { text: `type a Unix user name and a role (${ROLES.join(', ')}), e.g. "alice auditor"`, error: true } };
+        return { ...s, mode: 'normal', input: '', pending: null, request: { method: 'user.add', name, role: role as Role } };
+      }
+      // removing a user is confirmed like a delete (cancel is the default)
+      if (s.pending.action === 'user-remove') return { ...s, mode: 'confirm', input: '', pending: { ...s.pending, ids: [text] } };
+      const request: Request = s.pending.action === 'policy-test' ? { method: 'policy.test', path: text } : { method: 'keys.import', path: text };
       return { ...s, mode: 'normal', input: '', pending: null, request };
     }
     // return pressed
@@ -168,6 +177,7 @@ function onKey(s: State, key: Key): State {
   if (s.mode === 'confirm') {
     // Cancel is the default: only "y" deletes
     if (key.input === 'y' && s.pending?.action === 'delete') return { ...s, mode: 'normal', request: { method: 'queue.delete', ids: s.pending.ids, reason: s.pending.reason ?? '' }, pending: null, marked: [] };
+    if (key.input === 'y' && s.pending?.action === 'user-remove') return { ...s, mode: 'normal', request: { method: 'user.remove', name: s.pending.ids[0] ?? '' }, pending: null };
     return { ...s, mode: 'normal', pending: null, flash: { text: 'cancelled', error: false } };
   }
   // normal mode: the key map (keymap.ts) says what each key does where

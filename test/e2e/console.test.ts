@@ -137,6 +137,25 @@ describe('console in tmux', () => {
     assert.equal(p.comment, 'edited in the console');
   });
 
+  it(':users, a and d: adds a console user with a role and removes it after y', async () => {
+    keys(':users', 'Enter');
+    await until((t) => /sealpost > users/.test(t), 'the users');
+    keys('a', 'nobody auditor', 'Enter');
+    await until((t) => /user nobody is auditor/.test(t) && /nobody\s+auditor/.test(t), 'the new user');
+    keys('d', 'nobody', 'Enter');
+    await until((t) => /remove user nobody\? y = remove/.test(t), 'the confirmation');
+    keys('y');
+    await until((t) => /user nobody removed/.test(t) && !/nobody\s+auditor/.test(t), 'the user removed');
+    const audit = await d.cliJson<AuditEntry[]>(['audit', 'tail', '--limit', '10']);
+    assert.deepEqual(
+      audit.filter((e) => e.action.startsWith('user.')).map((e) => [e.action, e.actor]),
+      [
+        ['user.add', 'user:root'],
+        ['user.remove', 'user:root'],
+      ],
+    );
+  });
+
   it('? shows help; q quits and leaves the alternate screen', async () => {
     keys('?');
     await until((t) => /:queue \[state\]/.test(t) && /command mode \(tab completes/.test(t), 'the help');

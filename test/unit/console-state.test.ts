@@ -161,3 +161,23 @@ describe('console list scrolling', () => {
     assert.equal(press(short, 'G').scroll, 0);
   });
 });
+
+describe('console users', () => {
+  const onUsers = (ro = false) => press(typed(press(initialState(ro), ':'), 'users'), ENTER);
+
+  it('adds a user with a role, refusing a malformed line', () => {
+    const bad = press(typed(press(onUsers(), 'a'), 'alice superuser'), ENTER);
+    assert.equal(bad.mode, 'path', 'the prompt stays open');
+    assert.match(bad.flash?.text ?? '', /a role \(auditor, operator, admin\)/);
+    const added = press(typed(press(onUsers(), 'a'), 'alice auditor'), ENTER);
+    assert.deepEqual(added.request, { method: 'user.add', name: 'alice', role: 'auditor' });
+  });
+
+  it('removes a user only after y; anything else cancels; auditors cannot', () => {
+    const asked = press(typed(press(onUsers(), 'd'), 'alice'), ENTER);
+    assert.equal(asked.mode, 'confirm');
+    assert.equal(press(asked, 'n').request, null);
+    assert.deepEqual(press(asked, 'y').request, { method: 'user.remove', name: 'alice' });
+    assert.match(press(onUsers(true), 'a').flash?.text ?? '', /read-only: your role cannot change users/);
+  });
+});
