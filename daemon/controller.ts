@@ -2,8 +2,9 @@
 // service: the constructor only stores, start() acquires, stop() releases). Failures while
 // stopping are collected, not thrown one by one.
 
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ControlError } from '../shared/errors.js';
 import type { Listener } from '../shared/domain.js';
 import { SEALPOST_VERSION } from '../shared/version.js';
 import { AppRegistry } from './apps/registry.js';
@@ -29,6 +30,7 @@ import { WkdLookup } from './protect/wkd.js';
 import type { Log } from './log.js';
 import { QueueStore } from './queue/store.js';
 import { GroupCommitter } from './store/committer.js';
+import { createBackup } from './store/backup.js';
 import { openDb, type Db } from './store/db.js';
 import { Vault } from './store/vault.js';
 import { loadTlsIdentity } from './tls/certificate.js';
@@ -41,6 +43,8 @@ export class Controller {
   private delivery: DeliveryWorker | null = null;
   private control: ControlServer | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
+  private checkpointTimer: NodeJS.Timeout | null = null;
+  private lastCheckpoint: number | null = null;
   private portal: PortalServer | null = null;
   private protection: ProtectionEngine | null = null;
   private readonly startedAt = Date.now();
@@ -87,6 +91,34 @@ export class Controller {
     this.expiryTimer = setInterval(() => void housekeeping.run(), 60_000);
     this.expiryTimer.unref();
     void housekeeping.run();
+    // a passive WAL checkpoint every minute keeps the WAL short and gives home its checkpoint age
+    const checkpoint = () => {
+      try {
+        db.pragma('wal_checkpoint(PASSIVE)');
+        this.lastCheckpoint = Date.now();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'WAL checkpoint failed');
+      }
+    };
+    checkpoint();
+    this.checkpointTimer = setInterval(checkpoint, 60_000);
+    this.checkpointTimer.unref();
+    const backup = async (out: string, actor: string) => {
+      if (existsSync(out)) throw new ControlError('CONFLICT', `${out} exists: choose a new file name`);
+      if (!existsSync(dirname(out))) throw new ControlError('INVALID_PARAMS', `the directory ${dirname(out)} does not exist`);
+      let info;
+      try {
+        info = await createBackup(db, vault, config.data_dir, out);
+      } catch (err) {
+        throw new ControlError('INTERNAL', `backup failed: ${(err as Error).message}`);
+      }
+      await committer.submit((ctx) => {
+        db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('backup.last', ?)").run(JSON.stringify({ created_at: info.created_at, path: info.path, bytes: info.bytes }));
+        ctx.audit({ actor, action: 'backup.created', detail: { path: info.path, bytes: info.bytes, messages: info.messages, audit_entries: info.audit_entries } });
+      });
+      log.info({ path: info.path, bytes: info.bytes, ms: info.ms }, 'backup written');
+      return info;
+    };
     if (!config.delivery.paused) await delivery.start();
     else log.warn('delivery is paused (delivery.paused = true): mail is accepted and queued only');
 
@@ -100,7 +132,7 @@ export class Controller {
       group: config.control.group,
       version: SEALPOST_VERSION,
       log,
-      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, committer, dkim, tlsRecord, keys, protection, portalItems: portal, health: new Health({ db, deliveryPaused: config.delivery.paused, dataDir: config.data_dir, tlsNotAfter: tls.notAfter, name: config.name, version: SEALPOST_VERSION, startedAt: this.startedAt, queue: () => queue.depth().by_state }), listeners, commitStats: () => committer.stats() }),
+      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, committer, dkim, tlsRecord, keys, protection, portalItems: portal, health: new Health({ db, deliveryPaused: config.delivery.paused, dataDir: config.data_dir, tlsNotAfter: tls.notAfter, name: config.name, version: SEALPOST_VERSION, startedAt: this.startedAt, queue: () => queue.depth().by_state, lastCheckpoint: () => this.lastCheckpoint }), listeners, commitStats: () => committer.stats(), backup }),
       roleOf: (name) => users.roleOf(name),
       onDenied: (who, method) =>
         void committer.audit({ actor: `user:${who.user}`, action: 'control.denied', subject: method, detail: { role: who.role } }).catch(() => undefined),
@@ -122,6 +154,7 @@ export class Controller {
       }
     };
     if (this.expiryTimer) clearInterval(this.expiryTimer);
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     await step(() => this.control?.stop());
     await step(() => this.intake?.stop());
     await step(() => this.portal?.stop());

@@ -5,6 +5,7 @@ import type {
   AppInfo,
   AuditEntry,
   AuditVerifyResult,
+  BackupInfo,
   DkimRecord,
   ExplainResult,
   HealthResult,
@@ -86,6 +87,9 @@ export interface ControlMethods {
 
   'audit.verify': { params: Record<string, never>; result: AuditVerifyResult };
   'audit.tail': { params: { limit?: number; after?: number }; result: AuditEntry[] };
+
+  /** An online, checked, encrypted snapshot of all state, written by the daemon to `out` (an absolute path). */
+  'backup.create': { params: { out: string }; result: BackupInfo };
 }
 
 export type Method = keyof ControlMethods;
@@ -138,5 +142,6 @@ export const METHODS: { readonly [M in Method]: MethodSpec } = {
   'portal.items': { role: 'auditor', dangerous: false, mutates: false, summary: 'portal items with opened/unopened status' },
   'portal.recall': { role: 'operator', dangerous: true, mutates: true, summary: 'withdraw a message from the portal (shredded)' },
   'audit.verify': { role: 'auditor', dangerous: false, mutates: false, summary: 'check the audit hash chain' },
+  'backup.create': { role: 'admin', dangerous: false, mutates: true, summary: 'an encrypted, verifiable backup of all state' },
   'audit.tail': { role: 'auditor', dangerous: false, mutates: false, summary: 'recent audit events' },
 };

@@ -247,6 +247,28 @@ export interface PortalItemInfo {
   reminded_at: string | null;
 }
 
+export interface BackupInfo {
+  path: string;
+  bytes: number;
+  created_at: string;
+  messages: number;
+  audit_entries: number;
+  ms: number;
+}
+
+export interface RestoreInfo {
+  backup: string;
+  /** When the backup's snapshot was taken. */
+  created_at: string | null;
+  messages: number;
+  audit_entries: number;
+  /** Recipients still to deliver, put on hold for review. */
+  held: number;
+  /** Where the replaced database was moved. */
+  previous: string | null;
+  checked_only: boolean;
+}
+
 export interface HealthResult {
   cpu_load_pct: number;
   load_avg: number[];
@@ -263,4 +285,9 @@ export interface HealthResult {
   delivered_per_minute: number[];
   /** Things an administrator should look at now, in plain words. */
   alerts: string[];
+  /** The last backup (sealpost backup), or null. */
+  last_backup_at: string | null;
+  /** Seconds since the daemon last checkpointed the WAL into the database, and the WAL's size. */
+  checkpoint_age_s: number | null;
+  wal_bytes: number;
 }

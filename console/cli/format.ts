@@ -1,6 +1,6 @@
 // Plain-text renderers for the CLI (the --json output is the API result itself).
 
-import type { AppInfo, AuditEntry, QueueDetail, QueueEntry, StatusResult, UserInfo, DkimRecord, TlsDomainRecord, ExplainResult, PolicyInfo, PortalItemInfo, PolicyTestResult, RecipientDecision, RecipientKeyInfo, ReplayResult } from '../../shared/domain.js';
+import type { AppInfo, AuditEntry, HealthResult, QueueDetail, QueueEntry, StatusResult, UserInfo, DkimRecord, TlsDomainRecord, ExplainResult, PolicyInfo, PortalItemInfo, PolicyTestResult, RecipientDecision, RecipientKeyInfo, ReplayResult } from '../../shared/domain.js';
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -89,6 +89,16 @@ export function formatAudit(entries: AuditEntry[]): string {
   return entries
     .map((e) => `${String(e.seq).padStart(6)} ${e.ts} ${e.actor} ${e.action}${e.subject ? ` ${e.subject}` : ''} ${JSON.stringify(e.detail)}`)
     .join('\n');
+}
+
+export function formatHealth(h: HealthResult): string {
+  return [
+    `${h.name} ${h.version}, up ${Math.round(h.uptime_s / 60)} min`,
+    `CPU ${h.cpu_load_pct}%  memory ${h.mem_used_pct}%  load ${h.load_avg.map((l) => l.toFixed(2)).join(' ')}`,
+    `data free ${h.data_dir_free_bytes === null ? '?' : `${(h.data_dir_free_bytes / 1e9).toFixed(1)} GB`}  TLS certificate ${h.tls_days_left} days left`,
+    `last backup ${h.last_backup_at ?? 'never'}  WAL checkpoint ${h.checkpoint_age_s === null ? 'not yet' : `${h.checkpoint_age_s} s ago`} (WAL ${h.wal_bytes} bytes)`,
+    ...(h.alerts.length ? h.alerts.map((a) => `! ${a}`) : ['no alerts']),
+  ].join('\n');
 }
 
 export function formatPolicy(p: PolicyInfo): string {

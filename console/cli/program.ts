@@ -9,8 +9,9 @@ import { ControlError } from '../../shared/errors.js';
 import { SEALPOST_VERSION } from '../../shared/version.js';
 import { ControlClient } from '../client.js';
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { PolicyRule } from '../../shared/domain.js';
-import { formatApps, formatAudit, formatDetail, formatDkim, formatExplain, formatKeys, formatPortalItems, formatPolicy, formatPolicyTest, formatQueue, formatReplay, formatStatus, formatTlsDomains, formatUsers } from './format.js';
+import { formatApps, formatAudit, formatDetail, formatHealth, formatDkim, formatExplain, formatKeys, formatPortalItems, formatPolicy, formatPolicyTest, formatQueue, formatReplay, formatStatus, formatTlsDomains, formatUsers } from './format.js';
 import { findSocket } from './socket-path.js';
 
 interface GlobalOpts {
@@ -88,9 +89,50 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('backup')
+    .description('an encrypted, verifiable backup of all state, written by the daemon (keep the master key apart from it)')
+    .requiredOption('--out <file>', 'the backup file to write (must not exist; the daemon user must be able to write there)')
+    .action(async (o: { out: string }) =>
+      show(await call('backup.create', { out: resolve(o.out) }), (b) => `backup ${b.path}: ${b.bytes} bytes, ${b.messages} messages, ${b.audit_entries} audit entries, ${b.ms} ms\nrestoring it needs this appliance's master key (keys/master.key in the data directory): escrow the key, not beside the backup`),
+    );
+
+  program
+    .command('restore <file>')
+    .description('replace the store with a backup (stop the daemon first); recipients still to deliver come back held')
+    .option('--config <file>', 'TOML config file (default: SEALPOST_CONFIG or the embedded default)')
+    .option('--check', 'only decrypt and check the backup; change nothing')
+    .action(async (file: string, o: { config?: string; check?: boolean }) => {
+      const { loadConfig } = await import('../../daemon/config/loader.js');
+      const { restoreBackup } = await import('../../daemon/store/backup.js');
+      const { Vault } = await import('../../daemon/store/vault.js');
+      const config = loadConfig(o.config ?? globals().config ?? process.env.SEALPOST_CONFIG);
+      if (!o.check) {
+        // the daemon holds the store open: refuse while its control socket answers
+        const running = await ControlClient.connect(config.control.socket).then(
+          (c) => (c.close(), true),
+          () => false,
+        );
+        if (running) throw new CliFailure(`the daemon is running (${config.control.socket}): stop it before restoring`, 1);
+      }
+      const vault = Vault.openExisting(join(config.data_dir, 'keys', 'master.key'));
+      const whoRan = process.env.SUDO_USER ?? process.env.USER ?? 'root';
+      const r = await restoreBackup(resolve(file), vault, config.data_dir, { checkOnly: Boolean(o.check), actor: `user:${whoRan}` });
+      show(r, (x) =>
+        x.checked_only
+          ? `backup ${x.backup} is intact: taken ${x.created_at ?? '?'}, ${x.messages} messages, ${x.audit_entries} audit entries`
+          : `restored ${x.backup} (taken ${x.created_at ?? '?'}): ${x.messages} messages, ${x.audit_entries} audit entries; ${x.held} recipient(s) held for review (sealpost queue list --state held)${x.previous ? `; the replaced store is ${x.previous}` : ''}`,
+      );
+    });
+
+  program
     .command('status')
     .description('daemon health, queue depth, listeners, versions')
     .action(async () => show(await call('status', {}), formatStatus));
+
+  program
+    .command('health')
+    .description('system health, alerts, last backup and WAL checkpoint (what the console home shows)')
+    .action(async () => show(await call('health', {}), formatHealth));
 
   program
     .command('whoami')

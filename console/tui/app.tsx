@@ -26,6 +26,15 @@ const color = (c: string) => (noColor ? undefined : c);
 const BARS = '▁▂▃▄▅▆▇█';
 
 /** A one-line chart of per-minute counts. */
+/** "42 s", "7 min", "3 h", "2 d": how long, for the home view. */
+export function duration(seconds: number): string {
+  if (seconds < 90) return `${seconds} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86_400)} d`;
+}
+const ago = (iso: string) => duration(Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)));
+
 export function sparkline(values: number[]): string {
   const max = Math.max(...values, 1);
   return values.map((v) => (v === 0 ? ' ' : BARS[Math.min(BARS.length - 1, Math.floor((v / max) * (BARS.length - 1)))])).join('');
@@ -59,6 +68,9 @@ export function Home({ health, status }: { health: HealthResult | null; status: 
         disk {health.disks.slice(0, 3).map((d) => `${d.mount} ${d.used_pct}%`).join('   ')}   data free {health.data_dir_free_bytes === null ? '?' : `${(health.data_dir_free_bytes / 1e9).toFixed(1)} GB`}
       </Text>
       <Text color={health.tls_days_left < 14 ? color('red') : undefined}>TLS certificate: {health.tls_days_left} days left</Text>
+      <Text>
+        last backup {health.last_backup_at ? `${ago(health.last_backup_at)} ago` : 'never'}   WAL checkpoint {health.checkpoint_age_s === null ? 'not yet' : `${duration(health.checkpoint_age_s)} ago`} (WAL {(health.wal_bytes / 1e6).toFixed(1)} MB)
+      </Text>
       <Text> </Text>
       <Text bold>Listeners</Text>
       {status.listeners.map((l) => (

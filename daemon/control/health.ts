@@ -1,17 +1,19 @@
 // System health for the console and `sealpost status`: CPU load, memory, disks and load
 // average from systeminformation (about half a second of work, so cached for 5 seconds),
-// the TLS certificate's days left, queue counts.
+// the TLS certificate's days left, queue counts, the last backup and WAL checkpoint.
 // Inputs: the system. Output: HealthResult.
 
-import { statfsSync } from 'node:fs';
+import { statfsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import si from 'systeminformation';
 import type { HealthResult } from '../../shared/domain.js';
 import type { Db } from '../store/db.js';
 
 const CACHE_MS = 5000;
+const BACKUP_STALE_MS = 7 * 86_400_000;
 
 export class Health {
-  private cached: { at: number; value: Omit<HealthResult, 'queue' | 'uptime_s' | 'tls_days_left' | 'delivered_per_minute' | 'alerts'> } | null = null;
+  private cached: { at: number; value: Omit<HealthResult, 'queue' | 'uptime_s' | 'tls_days_left' | 'delivered_per_minute' | 'alerts' | 'last_backup_at' | 'checkpoint_age_s' | 'wal_bytes'> } | null = null;
 
   constructor(
     private readonly deps: {
@@ -23,6 +25,8 @@ export class Health {
       startedAt: number;
       deliveryPaused: boolean;
       queue: () => HealthResult['queue'];
+      /** When the daemon last checkpointed the WAL (null: not yet). */
+      lastCheckpoint: () => number | null;
     },
   ) {}
 
@@ -46,6 +50,8 @@ export class Health {
     const degraded = (this.deps.db.prepare('SELECT count(*) AS n FROM tls_domains WHERE degraded = 1').get() as { n: number }).n;
     if (degraded > 0) out.push(`${degraded} recipient domain(s) lost TLS quality (sealpost tls)`);
     if (this.deps.deliveryPaused) out.push('delivery is paused (delivery.paused): mail is only queued');
+    if (h.last_backup_at === null) out.push('no backup yet: sealpost backup --out FILE (and keep the master key apart from it)');
+    else if (Date.now() - Date.parse(h.last_backup_at) > BACKUP_STALE_MS) out.push(`the last backup is ${Math.floor((Date.now() - Date.parse(h.last_backup_at)) / 86_400_000)} days old`);
     return out;
   }
 
@@ -73,8 +79,19 @@ export class Health {
         },
       };
     }
+    const backup = this.deps.db.prepare("SELECT value FROM meta WHERE key = 'backup.last'").get() as { value: string } | undefined;
+    const checkpoint = this.deps.lastCheckpoint();
+    let wal = 0;
+    try {
+      wal = statSync(join(this.deps.dataDir, 'sealpost.db-wal')).size;
+    } catch {
+      wal = 0;
+    }
     const h = {
-      ...this.cached.value,
+      ...this.cached!.value,
+      last_backup_at: backup ? (JSON.parse(backup.value) as { created_at: string }).created_at : null,
+      checkpoint_age_s: checkpoint === null ? null : Math.round((Date.now() - checkpoint) / 1000),
+      wal_bytes: wal,
       tls_days_left: Math.floor((this.deps.tlsNotAfter.getTime() - Date.now()) / 86_400_000),
       queue: this.deps.queue(),
       uptime_s: Math.round((Date.now() - this.deps.startedAt) / 1000),

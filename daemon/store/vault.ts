@@ -62,6 +62,12 @@ export class Vault {
     return new Vault(key);
   }
 
+  /** Reads an existing master key; never creates one (restore must not invent a key). */
+  static openExisting(keyPath: string): Vault {
+    if (!existsSync(keyPath)) throw new VaultError(`the master key ${keyPath} is missing: put the escrowed key there first`);
+    return Vault.open(keyPath);
+  }
+
   /** Seals plaintext under a new data key. Layout: ver | wrapped DEK (60) | iv | tag | ciphertext. */
   seal(plaintext: Buffer, label: string): Buffer {
     const dek = randomBytes(KEY);

@@ -22,6 +22,9 @@ const health: HealthResult = {
   name: 'Clinic Mail',
   delivered_per_minute: [0, 1, 2, 4, 8],
   alerts: ['the TLS certificate expires in 9 days', '1 recipient(s) held: review with :queue held'],
+  last_backup_at: new Date(Date.now() - 3 * 3600_000).toISOString(),
+  checkpoint_age_s: 42,
+  wal_bytes: 2_500_000,
 };
 const status = { queue: { depth: 3, by_state: {} }, listeners: [{ name: 'submission', address: '127.0.0.1:2587' }] } as unknown as StatusResult;
 const rows: QueueEntry[] = [{ id: 'ABC123DEF45678', state: 'deferred', stream: 'transactional', app: 'ehr', sender: 's@clinic.test', received_at: '2026-12-03T10:00:00.000Z', size: 10, recipients: ['pat@x.test'] } as QueueEntry];
@@ -62,6 +65,7 @@ describe('console views', () => {
     assert.match(f, /depth 3\s+deferred 2\s+held 1/);
     assert.match(f, /delivered\/min \(30 min\) \[ ▁▂▄█\] last 8, peak 8/);
     assert.match(f, /CPU 12\.5%/);
+    assert.match(f, /last backup 3 h ago   WAL checkpoint 42 s ago \(WAL 2\.5 MB\)/);
     app.unmount();
   });
 

@@ -41,6 +41,8 @@ export interface HandlerDeps {
   portalItems: PortalItems;
   health: Health;
   commitStats: () => { batches: number; units: number };
+  /** Writes a backup to `out` and records it (audit entry, last-backup time). */
+  backup: (out: string, actor: string) => Promise<ResultOf<'backup.create'>>;
   listeners: () => Listener[];
 }
 
@@ -239,6 +241,10 @@ export function createHandlers(d: HandlerDeps): Handlers {
       const recalled = await d.committer.submit((ctx) => d.portalItems.recall(q.id, actor(who), ctx));
       if (recalled === 0) throw new ControlError('NOT_FOUND', `no active portal item for ${q.id}`);
       return { recalled };
+    },
+    'backup.create': async (p, who) => {
+      const q = parse(z.object({ out: z.string().min(2).max(4096).refine((v) => v.startsWith('/'), 'an absolute path') }).strict(), p);
+      return d.backup(q.out, actor(who));
     },
     'audit.verify': async (p) => {
       parse(none, p);
