@@ -26,6 +26,7 @@ import { PortalServer } from './portal/server.js';
 import { ProtectionEngine } from './protect/engine.js';
 import { KeyStore } from './protect/keys.js';
 import { PortalItems } from './protect/portal-items.js';
+import { SigningKeys } from './protect/signing-keys.js';
 import { WkdLookup } from './protect/wkd.js';
 import type { Log } from './log.js';
 import { QueueStore } from './queue/store.js';
@@ -80,7 +81,9 @@ export class Controller {
     await protection.start();
     const portal = new PortalItems({ db, vault, expiryDays: config.portal.expiry_days });
     const wkd = config.keys.wkd ? new WkdLookup({ dns, keys, port: config.keys.wkd_port, extraCa }) : null;
-    const delivery = (this.delivery = new DeliveryWorker({ config, log, db, committer, vault, queue, router, dkim, tlsRecord, keys, portal, wkd }));
+    const signing = new SigningKeys({ db, committer, vault, domains: config.domains, practiceName: config.name });
+    if (config.keys.pgp_sign) await signing.start();
+    const delivery = (this.delivery = new DeliveryWorker({ config, log, db, committer, vault, queue, router, dkim, tlsRecord, keys, portal, wkd, signing: config.keys.pgp_sign ? signing : null }));
     this.intake = new SmtpIntake({ config, log, apps, queue, committer, vault, tls, protection, onQueued: () => delivery.kick() });
     await this.intake.start();
     const portalTls = config.portal.tls_cert ? await loadTlsIdentity({ certPath: config.portal.tls_cert, keyPath: config.portal.tls_key, dataDir: config.data_dir, hostname: config.hostname }) : tls;
@@ -132,7 +135,7 @@ export class Controller {
       group: config.control.group,
       version: SEALPOST_VERSION,
       log,
-      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, committer, dkim, tlsRecord, keys, protection, portalItems: portal, health: new Health({ db, deliveryPaused: config.delivery.paused, dataDir: config.data_dir, tlsNotAfter: tls.notAfter, name: config.name, version: SEALPOST_VERSION, startedAt: this.startedAt, queue: () => queue.depth().by_state, lastCheckpoint: () => this.lastCheckpoint }), listeners, commitStats: () => committer.stats(), backup }),
+      handlers: createHandlers({ config, version: SEALPOST_VERSION, startedAt: this.startedAt, db, apps, users, queue, chain, committer, dkim, tlsRecord, keys, protection, portalItems: portal, health: new Health({ db, deliveryPaused: config.delivery.paused, dataDir: config.data_dir, tlsNotAfter: tls.notAfter, name: config.name, version: SEALPOST_VERSION, startedAt: this.startedAt, queue: () => queue.depth().by_state, lastCheckpoint: () => this.lastCheckpoint }), listeners, commitStats: () => committer.stats(), backup, signing }),
       roleOf: (name) => users.roleOf(name),
       onDenied: (who, method) =>
         void committer.audit({ actor: `user:${who.user}`, action: 'control.denied', subject: method, detail: { role: who.role } }).catch(() => undefined),

@@ -6,6 +6,7 @@ import type {
   AuditEntry,
   AuditVerifyResult,
   BackupInfo,
+  PracticeKeyInfo,
   DkimRecord,
   ExplainResult,
   HealthResult,
@@ -90,6 +91,8 @@ export interface ControlMethods {
 
   /** An online, checked, encrypted snapshot of all state, written by the daemon to `out` (an absolute path). */
   'backup.create': { params: { out: string }; result: BackupInfo };
+  /** The practice's own OpenPGP signing keys (keys.pgp_sign), to publish. */
+  'keys.practice': { params: { domain?: string }; result: PracticeKeyInfo[] };
 }
 
 export type Method = keyof ControlMethods;
@@ -142,6 +145,7 @@ export const METHODS: { readonly [M in Method]: MethodSpec } = {
   'portal.items': { role: 'auditor', dangerous: false, mutates: false, summary: 'portal items with opened/unopened status' },
   'portal.recall': { role: 'operator', dangerous: true, mutates: true, summary: 'withdraw a message from the portal (shredded)' },
   'audit.verify': { role: 'auditor', dangerous: false, mutates: false, summary: 'check the audit hash chain' },
+  'keys.practice': { role: 'auditor', dangerous: false, mutates: false, summary: "the practice's OpenPGP signing keys, to publish" },
   'backup.create': { role: 'admin', dangerous: false, mutates: true, summary: 'an encrypted, verifiable backup of all state' },
   'audit.tail': { role: 'auditor', dangerous: false, mutates: false, summary: 'recent audit events' },
 };

@@ -247,6 +247,15 @@ export interface PortalItemInfo {
   reminded_at: string | null;
 }
 
+/** The practice's OpenPGP signing key for one domain (`sealpost keys practice`). */
+export interface PracticeKeyInfo {
+  domain: string;
+  fingerprint: string;
+  /** Armored public key, to publish. */
+  public_key: string;
+  created_at: string;
+}
+
 export interface BackupInfo {
   path: string;
   bytes: number;

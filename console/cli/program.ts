@@ -310,7 +310,14 @@ export function buildProgram(): Command {
     .requiredOption('--reason <text>', 'why (audited)')
     .action(async (id: string, o: { reason: string }) => show(await call('portal.recall', { id, reason: o.reason }), (r) => `${r.recalled} portal item(s) recalled`));
 
-  const keys = program.command('keys').description('recipient OpenPGP keys and S/MIME certificates');
+  const keys = program.command('keys').description('recipient OpenPGP keys and S/MIME certificates; the practice\'s own signing keys');
+  keys
+    .command('practice')
+    .description("the practice's OpenPGP public keys that sign its PGP/MIME (keys.pgp_sign), to publish")
+    .option('--domain <domain>', 'one domain')
+    .action(async (o: { domain?: string }) =>
+      show(await call('keys.practice', { ...(o.domain ? { domain: o.domain } : {}) }), (ks) => (ks.length ? ks.map((k) => `# ${k.domain} ${k.fingerprint} (created ${k.created_at})\n${k.public_key.trim()}`).join('\n\n') : 'no practice signing keys (set keys.pgp_sign = true)')),
+    );
   keys
     .command('import <file>')
     .option('--email <address>', 'only for this address (default: every address the key names)')

@@ -167,6 +167,8 @@ export const configSchema = z
         wkd_port: z.number().int().min(1).max(65535).default(443),
         /** S/MIME key transport: RSA PKCS #1 v1.5 (every client decrypts it) or RSAES-OAEP. */
         smime_key_transport: z.enum(['rsa-pkcs1', 'rsa-oaep']).default('rsa-pkcs1'),
+        /** Sign outgoing PGP/MIME with the practice's key for the sender's domain (generated at start). */
+        pgp_sign: z.boolean().default(false),
       })
       .strict()
       .prefault({}),

@@ -24,6 +24,7 @@ import type { Db } from '../store/db.js';
 import type { Vault } from '../store/vault.js';
 import { pgpMime, smimeEnvelope } from '../protect/encrypt.js';
 import type { KeyStore } from '../protect/keys.js';
+import type { SigningKeys } from '../protect/signing-keys.js';
 import type { WkdLookup } from '../protect/wkd.js';
 import { buildNotice, senderNameOf, type PortalItems } from '../protect/portal-items.js';
 import type { DkimKeys } from './dkim.js';
@@ -102,6 +103,8 @@ export interface DeliveryDeps {
   portal: PortalItems;
   /** Web Key Directory lookups, when enabled (keys.wkd). */
   wkd: WkdLookup | null;
+  /** The practice's signing keys, when PGP/MIME is signed (keys.pgp_sign). */
+  signing: SigningKeys | null;
 }
 
 export class DeliveryWorker {
@@ -287,7 +290,7 @@ export class DeliveryWorker {
         let keys = await this.deps.keys.lookup(row.address);
         if (!keys.pgp && !keys.smime && this.deps.wkd && (await this.deps.wkd.fetch(row.address))) keys = await this.deps.keys.lookup(row.address);
         if (keys.pgp) {
-          message = await pgpMime(out.message, keys.pgp);
+          message = await pgpMime(out.message, keys.pgp, this.deps.signing ? await this.deps.signing.forDomain(out.fromDomain) : null);
           via = 'e2e-pgp';
         } else if (keys.smime) {
           message = await smimeEnvelope(out.message, keys.smime.pem, this.deps.config.keys.smime_key_transport);

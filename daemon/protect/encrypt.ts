@@ -49,9 +49,10 @@ async function assemble(outer: Headers, root: MimeNode): Promise<Buffer> {
   return Buffer.concat([outer.build(), body]);
 }
 
-export async function pgpMime(message: Buffer, key: openpgp.Key): Promise<Buffer> {
+/** PGP/MIME to `key`; signed inside the encryption (RFC 3156 section 6.2) when `signingKey` is given. */
+export async function pgpMime(message: Buffer, key: openpgp.Key, signingKey?: openpgp.PrivateKey | null): Promise<Buffer> {
   const { outer, inner } = innerEntity(message);
-  const armored = await openpgp.encrypt({ message: await openpgp.createMessage({ binary: inner, format: 'binary' }), encryptionKeys: key, format: 'armored' });
+  const armored = await openpgp.encrypt({ message: await openpgp.createMessage({ binary: inner, format: 'binary' }), encryptionKeys: key, ...(signingKey ? { signingKeys: signingKey } : {}), format: 'armored' });
   const root = new MimeNode('multipart/encrypted; protocol="application/pgp-encrypted"');
   const version = root.createChild('application/pgp-encrypted');
   version.setHeader('Content-Description', 'PGP/MIME version identification');

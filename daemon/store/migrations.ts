@@ -206,4 +206,14 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE recipients ADD COLUMN portal_expiry_days INTEGER;
   `,
+  // 8: the practice's OpenPGP signing keys (private halves sealed by the vault)
+  `
+  CREATE TABLE signing_keys (
+    domain TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    public_armored TEXT NOT NULL,
+    private_sealed BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

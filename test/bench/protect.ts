@@ -63,6 +63,8 @@ const curve = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ email:
 const rsa = await openpgp.generateKey({ type: 'rsa', rsaBits: 3072, userIDs: [{ email: 'pat@example.org' }], format: 'object' });
 await rate('PGP/MIME, 10 KB, Curve25519', () => pgpMime(m10k, curve.publicKey));
 await rate('PGP/MIME, 10 KB, RSA-3072', () => pgpMime(m10k, rsa.publicKey));
+const practice = await openpgp.generateKey({ type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ email: 'postmaster@clinic.test' }], format: 'object' });
+await rate('PGP/MIME, 10 KB, Curve25519, signed', () => pgpMime(m10k, curve.publicKey, practice.privateKey));
 
 const dir = mkdtempSync(join(tmpdir(), 'sealpost-bench-'));
 execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k'), '-out', join(dir, 'c'), '-days', '1', '-subj', '/CN=p', '-addext', 'subjectAltName=email:pat@example.org'], { stdio: 'ignore' });

@@ -11,7 +11,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { AuditEntry, ExplainResult, PolicyInfo, PolicyTestResult, PortalItemInfo, QueueDetail, RecipientKeyInfo, ReplayResult } from '../../shared/domain.js';
+import type { AuditEntry, ExplainResult, PolicyInfo, PolicyTestResult, PortalItemInfo, PracticeKeyInfo, QueueDetail, RecipientKeyInfo, ReplayResult } from '../../shared/domain.js';
 import { TestDaemon } from '../helpers/daemon.js';
 import { makePdf } from '../helpers/pdf.js';
 import { startSink, type Sink } from '../helpers/sink.js';
@@ -56,7 +56,7 @@ describe('protection', () => {
     tlsSink = await startSink({ starttls: true });
     plainSink = await startSink({ starttls: false });
     d = new TestDaemon({
-      extraToml: '[dlp]\nscan_threads = 1', // the worker-thread path (the 2-core default scans inline)
+      extraToml: '[dlp]\nscan_threads = 1\n[keys]\npgp_sign = true', // the worker-thread scan path (the 2-core default scans inline); signed PGP/MIME
       deliveryToml: [
         'paused = false',
         '[delivery.routes]',
@@ -91,7 +91,7 @@ describe('protection', () => {
     assert.equal((await d.cliJson<RecipientKeyInfo[]>(['keys', 'list'])).length, 2);
   });
 
-  it('sends PGP/MIME to a recipient with a key, and gpg decrypts it', async () => {
+  it('sends PGP/MIME to a recipient with a key, signed by the practice; gpg decrypts it and verifies the signature', async () => {
     const id = await send('pat@pgp.test', 'Your lab results', `MARKER-PGP ${PHI}`);
     const detail = await settled(id, 'delivered');
     assert.equal(detail.recipient_rows[0]!.state, 'delivered');
@@ -99,8 +99,15 @@ describe('protection', () => {
     assert.match(got, /Content-Type: multipart\/encrypted;\s*protocol="application\/pgp-encrypted"/);
     assert.doesNotMatch(got, /MARKER-PGP|219-45-6789/);
     const armored = /-----BEGIN PGP MESSAGE-----[\s\S]+?-----END PGP MESSAGE-----/.exec(got)![0];
-    const clear = gpg(['--decrypt'], armored);
+    // the practice's public key, as `sealpost keys practice` prints it for publishing
+    const [practice] = await d.cliJson<PracticeKeyInfo[]>(['keys', 'practice']);
+    assert.equal(practice!.domain, 'clinic.test');
+    gpg(['--import'], practice!.public_key);
+    const clear = gpg(['--status-fd', '2', '--decrypt'], armored);
     assert.match(clear, /MARKER-PGP Patient SSN 219-45-6789/);
+    const status = execFileSync('gpg', ['--homedir', gnupg, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--status-fd', '1', '--output', '/dev/null', '--decrypt'], { input: armored, encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'] });
+    assert.match(status, new RegExp(`\\[GNUPG:\\] VALIDSIG ${practice!.fingerprint}`), 'signed by the practice key');
+    assert.match(status, /\[GNUPG:\] GOODSIG [0-9A-F]+ .*<postmaster@clinic\.test>/);
     const explain = await d.cliJson<ExplainResult>(['message', 'explain', id]);
     assert.equal(explain.decision, 'e2e-pgp');
     assert.equal(explain.recipients[0]!.rule, 'e2e-when-key');

@@ -15,6 +15,7 @@ import type { ProtectionEngine } from '../../protect/engine.js';
 import { explainMessage } from '../../protect/explain.js';
 import type { KeyStore } from '../../protect/keys.js';
 import type { PortalItems } from '../../protect/portal-items.js';
+import type { SigningKeys } from '../../protect/signing-keys.js';
 import type { Health } from '../health.js';
 import type { QueueStore } from '../../queue/store.js';
 import type { GroupCommitter } from '../../store/committer.js';
@@ -43,6 +44,7 @@ export interface HandlerDeps {
   commitStats: () => { batches: number; units: number };
   /** Writes a backup to `out` and records it (audit entry, last-backup time). */
   backup: (out: string, actor: string) => Promise<ResultOf<'backup.create'>>;
+  signing: SigningKeys;
   listeners: () => Listener[];
 }
 
@@ -241,6 +243,10 @@ export function createHandlers(d: HandlerDeps): Handlers {
       const recalled = await d.committer.submit((ctx) => d.portalItems.recall(q.id, actor(who), ctx));
       if (recalled === 0) throw new ControlError('NOT_FOUND', `no active portal item for ${q.id}`);
       return { recalled };
+    },
+    'keys.practice': async (p) => {
+      const q = parse(z.object({ domain: z.string().min(1).max(253).optional() }).strict(), p);
+      return d.signing.list(q.domain);
     },
     'backup.create': async (p, who) => {
       const q = parse(z.object({ out: z.string().min(2).max(4096).refine((v) => v.startsWith('/'), 'an absolute path') }).strict(), p);
