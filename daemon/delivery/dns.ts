@@ -73,20 +73,39 @@ export class DnsClient {
     return { address: aaaa[0], family: 6 };
   }
 
-  /** TLSA records with the resolver's DNSSEC verdict. Throws on a resolver failure (SERVFAIL, timeout). */
-  async tlsa(name: string): Promise<TlsaAnswer> {
+  /** One query with the DO bit, to read the validating resolver's verdict (the AD bit). */
+  private async dnssecQuery(name: string, type: 'TLSA' | 'MX'): Promise<{ response: packet.DecodedPacket; rcode: string }> {
     const server = this.servers[0];
     if (!server) throw new Error('no DNS server configured');
     const query: packet.Packet = {
       type: 'query',
       id: randomInt(0, 65536),
       flags: packet.RECURSION_DESIRED | packet.AUTHENTIC_DATA,
-      questions: [{ type: 'TLSA', name }],
+      questions: [{ type, name }],
       additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 4096, flags: packet.DNSSEC_OK } as packet.Answer],
     };
     let response = await udpQuery(server, query);
     if (response.flag_tc) response = await tcpQuery(server, query);
-    const rcode = (response as unknown as { rcode?: string }).rcode ?? 'NOERROR';
+    return { response, rcode: (response as unknown as { rcode?: string }).rcode ?? 'NOERROR' };
+  }
+
+  /**
+   * Whether the domain's MX RRset is DNSSEC-validated. DANE applies only then (RFC 7672
+   * §2.2.1): from an insecure MX answer an attacker could name his own host, TLSA and all.
+   * Any lookup trouble counts as "not validated".
+   */
+  async mxAuthenticated(domain: string): Promise<boolean> {
+    try {
+      const { response, rcode } = await this.dnssecQuery(domain, 'MX');
+      return rcode === 'NOERROR' && response.flag_ad;
+    } catch {
+      return false;
+    }
+  }
+
+  /** TLSA records with the resolver's DNSSEC verdict. Throws on a resolver failure (SERVFAIL, timeout). */
+  async tlsa(name: string): Promise<TlsaAnswer> {
+    const { response, rcode } = await this.dnssecQuery(name, 'TLSA');
     if (rcode === 'NXDOMAIN') return { authenticated: response.flag_ad, records: [], none: true };
     if (rcode !== 'NOERROR') throw Object.assign(new Error(`TLSA lookup for ${name}: ${rcode}`), { code: rcode });
     const records = (response.answers ?? [])

@@ -2,7 +2,8 @@
 // `delivery.routes` (the domain, else "*") first, like Postfix transport_maps (TLS required,
 // certificate not); otherwise its MX records in preference order, the domain's own address
 // when it has none (RFC 5321 §5.1), and a bounce for a null MX (RFC 7505). For MX delivery,
-// DANE TLSA records (only DNSSEC-validated ones) bind each MX's certificate; else an
+// DANE TLSA records (only DNSSEC-validated ones, and only under a validated MX answer)
+// bind each MX's certificate; else an
 // MTA-STS policy in enforce mode limits the MXes to its list and requires a valid
 // certificate. Neither ever lowers the bar below "TLS required".
 
@@ -41,7 +42,7 @@ export class Router {
   constructor(
     private readonly deps: {
       routes: Record<string, string>;
-      dns: Pick<DnsClient, 'resolveMx' | 'tlsa' | 'address'>;
+      dns: Pick<DnsClient, 'resolveMx' | 'tlsa' | 'address' | 'mxAuthenticated'>;
       mxPort: number;
       mtaSts: Pick<MtaStsResolver, 'lookup'> | null;
       dane: boolean;
@@ -67,6 +68,7 @@ export class Router {
       return { kind: 'hosts', hosts: [{ host, name: host, port, check: { kind: 'none' } }], facts: { mtaSts: null, dane: null } };
     }
     let names: string[];
+    let implicitMx = false;
     try {
       const mx = await this.deps.dns.resolveMx(domain);
       if (mx.length === 1 && (mx[0]!.exchange === '' || mx[0]!.exchange === '.')) {
@@ -75,7 +77,10 @@ export class Router {
       names = mx.sort((a, b) => a.priority - b.priority).map((m) => m.exchange.replace(/\.$/, ''));
     } catch (error) {
       const code = (error as { code?: string }).code;
-      if (code === 'ENODATA') names = [domain];
+      if (code === 'ENODATA') {
+        names = [domain];
+        implicitMx = true;
+      }
       else if (code === 'ENOTFOUND') return { kind: 'bounce', reason: `5.1.2 domain ${domain} does not exist` };
       else return { kind: 'defer', reason: `4.4.3 DNS lookup for ${domain} failed (${code ?? 'error'})` };
     }
@@ -90,20 +95,25 @@ export class Router {
 
     const hosts: RouteHost[] = [];
     let daneTrouble = false;
+    // DANE only where the MX answer itself is validated (with no MX, the domain is its own host)
+    const daneApplies = this.deps.dane && (implicitMx || (await this.deps.dns.mxAuthenticated(domain)));
     for (const name of names) {
       let check: CertCheck | null = null;
       if (this.deps.dane) {
         try {
           const tlsa = await this.deps.dns.tlsa(`_${this.deps.mxPort}._tcp.${name}`);
           if (tlsa.records.length > 0) {
-            if (tlsa.authenticated) {
+            if (daneApplies && tlsa.authenticated) {
               facts.dane = 'validated';
               check = { kind: 'dane', records: tlsa.records, hostname: name };
-            } else facts.dane ??= 'insecure';
+            } else facts.dane ??= 'insecure'; // published, but not usable: recorded, never enforced
           }
         } catch {
-          daneTrouble = true; // a failed TLSA lookup makes this MX unusable (RFC 7672 §2.2.1), never unauthenticated
-          continue;
+          // a failed TLSA lookup makes this MX unusable (RFC 7672 §2.2.1), never unauthenticated
+          if (daneApplies) {
+            daneTrouble = true;
+            continue;
+          }
         }
       }
       if (!check && stsHosts) {

@@ -60,6 +60,8 @@ describe('delivery TLS policy (MTA-STS, DANE)', () => {
       dns.add(`${name}.test`, { type: 'MX', data: { preference: 10, exchange: `mx.${name}.test` } });
       dns.add(`mx.${name}.test`, { type: 'A', data: ip });
     }
+    // mxinsecure.test: an unsigned zone whose MX names a host with (mismatching) validated TLSA
+    dns.add('mxinsecure.test', { type: 'MX', data: { preference: 10, exchange: 'mx.danebad.test' } });
     // stsmx.test's MX is not the one its policy lists
     dns.add('stsmx.test', { type: 'MX', data: { preference: 10, exchange: 'mx.sts.test' } });
 
@@ -162,6 +164,14 @@ describe('delivery TLS policy (MTA-STS, DANE)', () => {
     assert.equal(attempt.tls_verified, 'none');
     assert.match(attempt.tls_version ?? '', /^TLSv1\.[23]$/);
     assert.equal((await record('daneinsecure.test'))?.dane, 'insecure');
+  });
+
+  it('DANE: TLSA is not applied under an MX answer that is not DNSSEC-validated (RFC 7672 2.2.1)', async () => {
+    // the same MX and TLSA as danebad.test, which defers: reached through an unsigned MX, TLS without DANE
+    const before = sinks.danebad!.received.length;
+    const detail = await settled(await send('a@mxinsecure.test'), 'delivered');
+    assert.equal(detail.recipient_rows[0]!.history[0]!.tls_verified, 'none');
+    assert.equal(sinks.danebad!.received.length, before + 1);
   });
 
   it('WKD: finds the key a domain publishes and sends PGP/MIME when the MX lacks STARTTLS', async () => {
