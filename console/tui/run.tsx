@@ -98,7 +98,9 @@ export async function runConsole(socketPath: string): Promise<void> {
             instance.unmount();
           }}
         />,
-        { exitOnCtrlC: false },
+        // 60 frames a second at most (Ink's default 30 adds up to 34 ms to a keypress), and
+        // only changed lines are rewritten, which keeps SSH sessions light
+        { exitOnCtrlC: false, maxFps: 60, incrementalRendering: true },
       );
       const stop = () => instance.unmount();
       process.once('SIGTERM', stop);
