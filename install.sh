@@ -53,8 +53,12 @@ TOML
   chgrp sealpost "$CONF"
 fi
 
-install -m 0644 "$PREFIX/systemd/sealpost.service" /etc/systemd/system/sealpost.service
+for unit in sealpost.service sealpost-backup.service sealpost-backup.timer; do
+  install -m 0644 "$PREFIX/systemd/$unit" "/etc/systemd/system/$unit"
+done
 ln -sf "$PREFIX/dist/console/bin.js" /usr/local/bin/sealpost
 systemctl daemon-reload
 systemctl enable --now sealpost.service
+systemctl enable --now sealpost-backup.timer
 echo "Sealpost installed. Check it with: sealpost status"
+echo "Escrow the master key now (/var/lib/sealpost/keys/master.key), away from this box: backups (daily, /var/lib/sealpost/backups) cannot be restored without it."
