@@ -249,9 +249,16 @@ export class SmtpTransport {
 
   private async transaction(o: Open, host: string, envelope: { from: string; to: string[] }, message: Buffer): Promise<DeliveryResult> {
     const base = { host, tls: o.tls, starttls: o.starttls, tlsFailure: null };
+    // 8-bit content goes with BODY=8BITMIME, and never to a server that does not take it
+    // (RFC 6152 §3: convert or return a DSN; converting MIME is not done here, so a DSN)
+    const eightBit = hasEightBitBytes(message);
+    if (eightBit && !(o.conn as unknown as { _supportedExtensions: string[] })._supportedExtensions.includes('8BITMIME')) {
+      this.giveBack(o);
+      return { ...base, results: everyone(envelope.to, 'bounced', 554, '554 5.6.3 the message has 8-bit content and the receiving server does not accept 8BITMIME') };
+    }
     try {
       const info = await new Promise<{ accepted: string[]; rejected: string[]; rejectedErrors?: SmtpError[]; response: string }>((resolve, reject) =>
-        o.conn.send(envelope, message, (err, i) => (err ? reject(err as SmtpError) : resolve(i as never))),
+        o.conn.send({ ...envelope, use8BitMime: eightBit }, message, (err, i) => (err ? reject(err as SmtpError) : resolve(i as never))),
       );
       o.used++;
       this.giveBack(o);
@@ -288,6 +295,12 @@ export class SmtpTransport {
 }
 
 const clip = (s: string) => s.slice(0, 500);
+
+/** Whether any byte is outside 7-bit ASCII (a plain loop: no copy of the message). */
+export function hasEightBitBytes(message: Buffer): boolean {
+  for (let i = 0; i < message.length; i++) if (message[i]! > 0x7f) return true;
+  return false;
+}
 
 function everyone(to: string[], outcome: RecipientResult['outcome'], code: number | null, response: string): RecipientResult[] {
   return to.map((address) => ({ address, code, response: clip(response), outcome }));

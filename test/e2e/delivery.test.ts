@@ -48,6 +48,7 @@ describe('delivery', () => {
   let plainSink: Sink;
   let flakySink: Sink;
   let rejectSink: Sink;
+  let sevenBitSink: Sink;
   let d: TestDaemon;
   let pass = '';
   const send = async (to: string, headers: Record<string, string> = {}) =>
@@ -61,6 +62,7 @@ describe('delivery', () => {
     plainSink = await startSink({ starttls: false });
     flakySink = await startSink({ starttls: true, reply: (n) => (n === 0 ? { code: 451, message: '4.3.0 try again later' } : null) });
     rejectSink = await startSink({ starttls: true, reply: () => ({ code: 550, message: '5.1.1 no such user' }) });
+    sevenBitSink = await startSink({ starttls: true, no8BitMime: true });
     d = new TestDaemon({
       extraToml: '[dkim]\ned25519 = true',
       deliveryToml: [
@@ -71,6 +73,7 @@ describe('delivery', () => {
         `"plain.test" = "127.0.0.1:${plainSink.port}"`,
         `"flaky.test" = "127.0.0.1:${flakySink.port}"`,
         `"reject.test" = "127.0.0.1:${rejectSink.port}"`,
+        `"seven.test" = "127.0.0.1:${sevenBitSink.port}"`,
       ].join('\n'),
     });
     await d.start();
@@ -78,7 +81,7 @@ describe('delivery', () => {
   });
   after(async () => {
     await d.cleanup();
-    await Promise.all([mailbox, tlsSink, plainSink, flakySink, rejectSink].map((s) => s.close()));
+    await Promise.all([mailbox, tlsSink, plainSink, flakySink, rejectSink, sevenBitSink].map((s) => s.close()));
   });
 
   it('delivers over STARTTLS, without the private X-Sealpost headers', async () => {
@@ -164,6 +167,24 @@ describe('delivery', () => {
     }
   });
 
+  it('sends 8-bit content with BODY=8BITMIME, and never to a server without 8BITMIME (bounced 5.6.3)', async () => {
+    const raw = (to: string, body: string) =>
+      Buffer.from(`From: doc@clinic.test\r\nTo: ${to}\r\nSubject: Termin\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${body}\r\n`, 'utf8');
+    const submit = async (to: string, body: string) =>
+      (await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ envelope: { from: 'doc@clinic.test', to: [to] }, raw: raw(to, body) })).response.split(' ').pop()!;
+    const eight = await submit('pat@tls.test', 'Grüße aus der Praxis, Ihr Termin ist am Dienstag.');
+    await settled(eight, 'delivered');
+    const got = tlsSink.received.find((r) => r.data.includes(Buffer.from('Grüße aus der Praxis', 'utf8')))!;
+    assert.equal(got.mailArgs.BODY, '8BITMIME');
+    const refused = await submit('pat@seven.test', 'Grüße aus der Praxis.');
+    const bounced = await settled(refused, 'bounced');
+    assert.match(bounced.recipient_rows[0]!.last_error ?? '', /5\.6\.3 .*8BITMIME/);
+    assert.equal(sevenBitSink.received.length, 0, 'no 8-bit bytes went to the 7-bit server');
+    const ascii = await submit('pat@seven.test', 'Plain ASCII reminder.');
+    await settled(ascii, 'delivered');
+    assert.equal(sevenBitSink.received[0]!.mailArgs.BODY, undefined);
+  });
+
   it('bounces on 5xx without retrying', async () => {
     const id = await send('nobody@reject.test');
     const bounced = await settled(id, 'bounced');
@@ -172,9 +193,7 @@ describe('delivery', () => {
     assert.equal(bounced.state, 'bounced');
 
     // the DSN goes back to the sender (clinic.test's MX), from the null sender, without the content
-    const dsnQueued = await d.waitForLog((r) => r.msg === 'delivery' && r.state === 'delivered' && r.id !== id && r.host === `127.0.0.1:${mailbox.port}`);
-    assert.ok(dsnQueued);
-    const dsn = mailbox.received.at(-1)!;
+    const dsn = await mailbox.next((r) => r.from === '' && r.data.includes('Final-Recipient: rfc822; nobody@reject.test'));
     const text = dsn.data.toString();
     assert.equal(dsn.from, '', 'a DSN has the null reverse path');
     assert.deepEqual(dsn.to, ['doc@clinic.test']);

@@ -12,6 +12,8 @@ export interface Received {
   secure: boolean;
   /** The name the client gave in EHLO/HELO. */
   helo: string;
+  /** MAIL FROM parameters (BODY=8BITMIME ...). */
+  mailArgs: Record<string, unknown>;
 }
 
 export interface SinkOptions {
@@ -21,6 +23,8 @@ export interface SinkOptions {
   tls?: { key: string; cert: string };
   host?: string;
   port?: number;
+  /** Leave 8BITMIME out of the EHLO answer (a 7-bit-only server). */
+  no8BitMime?: boolean;
   /** Called when a message's data has fully arrived, before answering; the answer waits for it. */
   beforeReply?: (r: Received) => Promise<void> | void;
 }
@@ -58,6 +62,7 @@ export async function startSink(opts: SinkOptions): Promise<Sink> {
     key: pair.key,
     cert: pair.cert,
     hideSTARTTLS: !opts.starttls,
+    hide8BITMIME: opts.no8BitMime ?? false,
     disabledCommands: opts.starttls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
     authOptional: true,
     disableReverseLookup: true,
@@ -81,6 +86,7 @@ export async function startSink(opts: SinkOptions): Promise<Sink> {
           data: Buffer.concat(chunks),
           secure: session.secure,
           helo: session.hostNameAppearsAs,
+          mailArgs: ((session.envelope.mailFrom as { args?: Record<string, unknown> } | false) || { args: {} }).args ?? {},
         };
         void Promise.resolve(opts.beforeReply?.(got)).then(() => {
           const reply = opts.reply?.(n++) ?? null;
