@@ -32,6 +32,7 @@ describe('delivery streams', () => {
         '[delivery.marketing]',
         'concurrency = 10',
         'helo = "bulk.clinic.test"',
+        'source_ip = "127.0.0.9"',
         '[delivery.routes]',
         `"slow.test" = "127.0.0.1:${slow.port}"`,
         `"fast.test" = "127.0.0.1:${fast.port}"`,
@@ -46,7 +47,7 @@ describe('delivery streams', () => {
     await Promise.all([slow.close(), fast.close()]);
   });
 
-  it('delivers transactional mail within 2 s while 5,000 marketing messages wait for a slow domain', async (tc) => {
+  it('delivers transactional mail within 2 s while 5,000 marketing messages wait for a slow domain; each stream has its HELO and source IP', async (tc) => {
     const load = await runLoad({ port: d.ports.submission, user: 'news', pass: news, connections: 10, messages: MARKETING, from: 'news@clinic.test', to: (i) => `patient${i}@slow.test`, warm: false });
     assert.equal(load.failed, 0, load.firstError ?? '');
     const status = await d.cliJson<StatusResult>(['status']);
@@ -70,5 +71,8 @@ describe('delivery streams', () => {
     assert.equal(fast.received[0]!.helo, 'mail.clinic.test');
     assert.ok(slow.received.some((r) => r.to[0] !== 'reset@slow.test' && r.helo === 'bulk.clinic.test'));
     assert.equal(slow.received.find((r) => r.to[0] === 'reset@slow.test')?.helo, 'mail.clinic.test');
+    // and from its own source address (delivery.marketing.source_ip)
+    assert.ok(slow.received.filter((r) => r.to[0] !== 'reset@slow.test').every((r) => r.remote === '127.0.0.9'), [...new Set(slow.received.map((r) => r.remote))].join());
+    assert.equal(slow.received.find((r) => r.to[0] === 'reset@slow.test')?.remote, '127.0.0.1');
   });
 });

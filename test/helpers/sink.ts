@@ -12,6 +12,8 @@ export interface Received {
   secure: boolean;
   /** The name the client gave in EHLO/HELO. */
   helo: string;
+  /** The client's address (which source IP the sender used). */
+  remote: string;
   /** MAIL FROM parameters (BODY=8BITMIME ...). */
   mailArgs: Record<string, unknown>;
 }
@@ -86,6 +88,7 @@ export async function startSink(opts: SinkOptions): Promise<Sink> {
           data: Buffer.concat(chunks),
           secure: session.secure,
           helo: session.hostNameAppearsAs,
+          remote: session.remoteAddress.replace(/^::ffff:/, ''),
           mailArgs: ((session.envelope.mailFrom as { args?: Record<string, unknown> } | false) || { args: {} }).args ?? {},
         };
         void Promise.resolve(opts.beforeReply?.(got)).then(() => {
