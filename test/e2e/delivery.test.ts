@@ -209,73 +209,63 @@ describe('delivery', () => {
   });
 });
 
-describe('delivery delay notice', () => {
-  let mailbox: Sink;
-  let busy: Sink;
-  let d: TestDaemon;
-
+/**
+ * A daemon whose recipient MX (busy.test) answers 451 after a second, and the sender's own
+ * MX (clinic.test), for the timing rules of delay notices and give-up; `rule` is the
+ * [delivery] line under test, set so short that the first answer already crosses it.
+ */
+function slowRetryLab(rule: string, answer: string) {
+  const lab = { mailbox: null as unknown as Sink, busy: null as unknown as Sink, d: null as unknown as TestDaemon };
   before(async () => {
-    mailbox = await startSink({ starttls: true });
-    // answers 451 after a second: by then the message is older than the notice age
-    busy = await startSink({ starttls: true, beforeReply: () => new Promise((r) => setTimeout(r, 1000)), reply: () => ({ code: 451, message: '4.3.2 busy, try later' }) });
-    d = new TestDaemon({
-      deliveryToml: ['paused = false', 'delay_notice_hours = 0.0002', '[delivery.routes]', `"clinic.test" = "127.0.0.1:${mailbox.port}"`, `"busy.test" = "127.0.0.1:${busy.port}"`].join('\n'),
+    lab.mailbox = await startSink({ starttls: true });
+    lab.busy = await startSink({ starttls: true, beforeReply: () => new Promise((r) => setTimeout(r, 1000)), reply: () => ({ code: 451, message: answer }) });
+    lab.d = new TestDaemon({
+      deliveryToml: ['paused = false', rule, '[delivery.routes]', `"clinic.test" = "127.0.0.1:${lab.mailbox.port}"`, `"busy.test" = "127.0.0.1:${lab.busy.port}"`].join('\n'),
     });
-    await d.start();
+    await lab.d.start();
   });
   after(async () => {
-    await d.cleanup();
-    await Promise.all([mailbox.close(), busy.close()]);
+    await lab.d.cleanup();
+    await Promise.all([lab.mailbox.close(), lab.busy.close()]);
   });
+  return lab;
+}
+
+describe('delivery delay notice', () => {
+  const lab = slowRetryLab('delay_notice_hours = 0.0002', '4.3.2 busy, try later');
 
   it('tells the sender once that a recipient is still being retried', async () => {
-    const pass = await d.addApp('ehr');
-    const info = await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to: 'patient@busy.test', subject: 'Results', text: 'Delayed body' });
+    const pass = await lab.d.addApp('ehr');
+    const info = await transport(lab.d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to: 'patient@busy.test', subject: 'Results', text: 'Delayed body' });
     const id = info.response.split(' ').pop()!;
-    await d.waitForLog((r) => r.msg === 'delivery' && r.id === id && r.state === 'deferred');
-    await d.waitForLog((r) => r.msg === 'delivery' && r.id !== id && r.state === 'delivered');
-    const notice = mailbox.received.at(-1)!;
+    await lab.d.waitForLog((r) => r.msg === 'delivery' && r.id === id && r.state === 'deferred');
+    await lab.d.waitForLog((r) => r.msg === 'delivery' && r.id !== id && r.state === 'delivered');
+    const notice = lab.mailbox.received.at(-1)!;
     const text = notice.data.toString();
     assert.equal(notice.from, '');
     assert.match(text, /Action: delayed/);
     assert.match(text, /Status: 4\.3\.2/);
     assert.match(text, /Will-Retry-Until: /);
     assert.doesNotMatch(text, /Delayed body/);
-    const detail = await d.cliJson<QueueDetail>(['queue', 'show', id]);
+    const detail = await lab.d.cliJson<QueueDetail>(['queue', 'show', id]);
     assert.equal(detail.recipient_rows[0]!.state, 'deferred', 'the recipient is still queued for retry');
-    const audit = await d.cliJson<AuditEntry[]>(['audit', 'tail', '--limit', '30']);
+    const audit = await lab.d.cliJson<AuditEntry[]>(['audit', 'tail', '--limit', '30']);
     assert.equal(audit.filter((e) => e.action === 'dsn.delayed' && e.subject === id).length, 1);
   });
 });
 
 describe('delivery give-up', () => {
-  let mailbox: Sink;
-  let busy: Sink;
-  let d: TestDaemon;
-
-  before(async () => {
-    mailbox = await startSink({ starttls: true });
-    // answers 451 after a second: by then the message is older than the give-up age (0.7 s)
-    busy = await startSink({ starttls: true, beforeReply: () => new Promise((r) => setTimeout(r, 1000)), reply: () => ({ code: 451, message: '4.4.1 no answer from host' }) });
-    d = new TestDaemon({
-      deliveryToml: ['paused = false', 'give_up_hours = 0.0002', '[delivery.routes]', `"clinic.test" = "127.0.0.1:${mailbox.port}"`, `"busy.test" = "127.0.0.1:${busy.port}"`].join('\n'),
-    });
-    await d.start();
-  });
-  after(async () => {
-    await d.cleanup();
-    await Promise.all([mailbox.close(), busy.close()]);
-  });
+  const lab = slowRetryLab('give_up_hours = 0.0002', '4.4.1 no answer from host');
 
   it('expires a recipient still deferred at the give-up age, and sends the sender a failure DSN without the content', async () => {
-    const pass = await d.addApp('ehr');
-    const info = await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to: 'patient@busy.test', subject: 'Results', text: 'Expired body' });
+    const pass = await lab.d.addApp('ehr');
+    const info = await transport(lab.d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to: 'patient@busy.test', subject: 'Results', text: 'Expired body' });
     const id = info.response.split(' ').pop()!;
-    const expired = await d.settled(id, 'expired');
+    const expired = await lab.d.settled(id, 'expired');
     assert.equal(expired.recipient_rows[0]!.state, 'expired');
     assert.equal(expired.recipient_rows[0]!.next_attempt_at ?? null, null, 'no further retry');
-    await d.waitForLog((r) => r.msg === 'delivery' && r.id !== id && r.state === 'delivered');
-    const dsn = mailbox.received.at(-1)!;
+    await lab.d.waitForLog((r) => r.msg === 'delivery' && r.id !== id && r.state === 'delivered');
+    const dsn = lab.mailbox.received.at(-1)!;
     const text = dsn.data.toString();
     assert.equal(dsn.from, '');
     assert.match(text, /Final-Recipient: rfc822; patient@busy\.test/);
@@ -283,7 +273,7 @@ describe('delivery give-up', () => {
     assert.match(text, /Status: 4\.4\.1/);
     assert.match(text, /Diagnostic-Code: smtp; 451 4\.4\.1 no answer from host/);
     assert.doesNotMatch(text, /Expired body|Subject: Results/);
-    const audit = await d.cliJson<AuditEntry[]>(['audit', 'tail', '--limit', '30']);
+    const audit = await lab.d.cliJson<AuditEntry[]>(['audit', 'tail', '--limit', '30']);
     assert.ok(audit.some((e) => e.subject === id && e.action === 'dsn.failed'), audit.map((e) => e.action).join());
   });
 });
