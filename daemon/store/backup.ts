@@ -116,10 +116,21 @@ export async function restoreBackup(file: string, vault: Vault, dataDir: string,
       db.close();
     }
     const previous = existsSync(live) ? `${live}.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}` : null;
-    if (previous) {
-      for (const suffix of ['', '-wal', '-shm']) if (existsSync(live + suffix)) renameSync(live + suffix, previous + suffix);
+    const moved: string[] = [];
+    try {
+      if (previous) {
+        for (const suffix of ['', '-wal', '-shm']) {
+          if (!existsSync(live + suffix)) continue;
+          renameSync(live + suffix, previous + suffix);
+          moved.push(suffix);
+        }
+      }
+      renameSync(staged, live);
+    } catch (err) {
+      // put the old store back as it was: a failed restore must not leave the box without one
+      for (const suffix of moved) renameSync(previous! + suffix, live + suffix);
+      throw new StoreError(`restore could not put the backup in place (${(err as Error).message}); the store is unchanged`);
     }
-    renameSync(staged, live);
     return { backup: file, created_at: s.created_at, messages: s.messages, audit_entries: s.audit_entries, held, previous, checked_only: false };
   } finally {
     removeDb(staged);
