@@ -17,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import { DEFAULT_KEYWORDS, DEFAULT_MRN_PATTERNS, DetectorSet, type DetectorConfig } from './detectors.js';
 import type { KeyStore } from './keys.js';
 import { DEFAULT_RULES, evaluate, ruleSchema, rulesetSchema, type Disposition, type MessageFacts, type RecipientFacts, type Rule } from './policy.js';
-import { PdfExtractor } from './pdf-extractor.js';
+import { TextExtractor } from './text-extractor.js';
 import { ScanPool } from './scan-pool.js';
 import { scanMessage, type ScanResult } from './scan.js';
 
@@ -59,7 +59,7 @@ export function messageFacts(raw: Buffer, env: Envelope, scan: ScanResult): Mess
 
 export class ProtectionEngine {
   private readonly pool: ScanPool | null;
-  private readonly pdf = new PdfExtractor();
+  private readonly texts = new TextExtractor();
   private inline: DetectorSet;
   private active: { version: number; rules: Rule[] } = { version: 0, rules: DEFAULT_RULES };
   private tlsOf: Statement | null = null;
@@ -87,7 +87,7 @@ export class ProtectionEngine {
 
   async stop(): Promise<void> {
     await this.pool?.close();
-    await this.pdf.close();
+    await this.texts.close();
   }
 
   /** Seeds the shipped ruleset and dictionary on first start; loads the active version. */
@@ -123,7 +123,7 @@ export class ProtectionEngine {
   }
 
   async decide(raw: Buffer, env: Envelope, rules = this.active.rules): Promise<Decision> {
-    const scan = this.pool ? await this.pool.scan(raw, this.deps.budgetMs) : await scanMessage(raw, this.inline, this.deps.budgetMs, (pdf, maxChars, budgetMs) => this.pdf.extract(pdf, maxChars, budgetMs));
+    const scan = this.pool ? await this.pool.scan(raw, this.deps.budgetMs) : await scanMessage(raw, this.inline, this.deps.budgetMs, (kind, bytes, maxChars, budgetMs) => this.texts.extract(kind, bytes, maxChars, budgetMs));
     const facts = messageFacts(raw, env, scan);
     const recipientFacts = env.recipients.map((r) => this.recipientFacts(r));
     const dispositions = evaluate(rules, facts, recipientFacts);

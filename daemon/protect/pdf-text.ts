@@ -1,7 +1,7 @@
 // The text of a PDF attachment, for the DLP detectors: pdf.js (Mozilla's pdfjs-dist, legacy
 // build for Node) parses the document and returns each page's text items. Script evaluation
 // and font loading are off (a PDF is hostile input: CVE-2024-4367 was font code run through
-// eval); pages and characters are capped. Runs in a worker thread (pdf-worker.ts, or the
+// eval); pages and characters are capped. Runs in a worker thread (text-worker.ts, or the
 // DLP scan pool's threads), so a slow or huge document never blocks the event loop and can
 // be stopped at the scan's budget.
 // Inputs: PDF bytes. Outputs: text, or why there is none (encrypted, unreadable).
@@ -11,14 +11,14 @@ import { dirname, join } from 'node:path';
 
 export const MAX_PDF_PAGES = 500;
 
-export type PdfText = { text: string } | { unreadable: 'encrypted' | 'unreadable' };
+import type { AttachmentText } from './attachment-text.js';
 
 type PdfJs = typeof import('pdfjs-dist/legacy/build/pdf.mjs');
 let pdfjs: Promise<PdfJs> | null = null;
 
 const cmaps = join(dirname(createRequire(import.meta.url).resolve('pdfjs-dist/package.json')), 'cmaps') + '/';
 
-export async function extractPdfText(pdf: Uint8Array, maxChars: number): Promise<PdfText> {
+export async function extractPdfText(pdf: Uint8Array, maxChars: number): Promise<AttachmentText> {
   pdfjs ??= import('pdfjs-dist/legacy/build/pdf.mjs');
   const { getDocument } = await pdfjs;
   // pdf.js takes ownership of (and detaches) the buffer it is given: hand it a copy

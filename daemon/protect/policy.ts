@@ -41,7 +41,7 @@ export const ruleSchema = z
         findings_in_subject: z.boolean().optional(),
         /** No finding at all. */
         no_findings: z.boolean().optional(),
-        /** Attachments whose text could not be read (images, office files, encrypted PDFs). */
+        /** Attachments whose text could not be read (images, spreadsheets, encrypted or broken documents). */
         unscanned_attachments: z.boolean().optional(),
         recipient_has_key: z.boolean().optional(),
         /** What deliveries learned about the recipient domain's STARTTLS. */

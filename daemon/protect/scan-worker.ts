@@ -4,12 +4,12 @@
 
 import { parentPort } from 'node:worker_threads';
 import { DetectorSet, type DetectorConfig } from './detectors.js';
-import { extractPdfText } from './pdf-text.js';
-import { scanMessage, type PdfReader } from './scan.js';
+import { extractText } from './attachment-text.js';
+import { scanMessage, type TextReader } from './scan.js';
 
-// in this thread: the pool terminates the whole worker if a PDF runs past the budget
-const readPdf: PdfReader = (pdf, maxChars, budgetMs) =>
-  Promise.race([extractPdfText(pdf, maxChars), new Promise<null>((resolve) => setTimeout(() => resolve(null), Math.max(1, budgetMs)).unref())]);
+// in this thread: the pool terminates the whole worker if a document runs past the budget
+const readText: TextReader = (kind, bytes, maxChars, budgetMs) =>
+  Promise.race([extractText(kind, bytes, maxChars), new Promise<null>((resolve) => setTimeout(() => resolve(null), Math.max(1, budgetMs)).unref())]);
 
 let detectors = new DetectorSet({ mrnPatterns: [], keywords: [] });
 
@@ -19,7 +19,7 @@ parentPort!.on('message', (m: { type: 'config'; config: DetectorConfig } | { typ
     return;
   }
   const raw = Buffer.from(m.raw.buffer, m.raw.byteOffset, m.raw.byteLength);
-  scanMessage(raw, detectors, m.budgetMs, readPdf).then(
+  scanMessage(raw, detectors, m.budgetMs, readText).then(
     (result) => parentPort!.postMessage({ id: m.id, result }),
     (err: Error) => parentPort!.postMessage({ id: m.id, error: err.message }),
   );

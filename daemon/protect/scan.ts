@@ -2,18 +2,18 @@
 // text, the HTML (as text, via html-to-text) and every text-like attachment are scanned by
 // the detectors, within a time budget. Findings name the detector, the count and the part
 // ("subject", "text", "html", "attachment:N"), never the text. PDFs (recognised by their
-// bytes, whatever the declared type) are read by pdf.js through `readPdf`, off the event
-// loop; attachments whose text no library here extracts (images, office files, encrypted or
-// broken PDFs) are listed as unscanned.
+// bytes, whatever the declared type) and Word .docx files are read through `readText`
+// (pdf.js, mammoth), off the event loop; attachments whose text no library here extracts
+// (images, other office files, encrypted or broken documents) are listed as unscanned.
 // Inputs: raw message bytes. Outputs: findings, or a budget overrun.
 
 import { convert } from 'html-to-text';
 import { simpleParser } from 'mailparser';
 import type { DetectorName, DetectorSet } from './detectors.js';
-import type { PdfText } from './pdf-text.js';
+import { textKindOf, type AttachmentText, type TextKind } from './attachment-text.js';
 
-/** Reads a PDF's text within `budgetMs`; null when the budget ran out. */
-export type PdfReader = (pdf: Buffer, maxChars: number, budgetMs: number) => Promise<PdfText | null>;
+/** Reads an attachment's text within `budgetMs`; null when the budget ran out. */
+export type TextReader = (kind: TextKind, bytes: Buffer, maxChars: number, budgetMs: number) => Promise<AttachmentText | null>;
 
 export interface Finding {
   detector: DetectorName;
@@ -36,12 +36,7 @@ export interface ScanResult {
 const MAX_TEXT = 4 * 1024 * 1024; // per part
 const TEXT_TYPES = /^(text\/|application\/(json|xml|csv|x-csv|rtf|x-sh|javascript)|message\/rfc822)/i;
 
-/** A PDF begins with "%PDF-" within its first KB (readers tolerate leading junk). */
-export function isPdf(content: Buffer): boolean {
-  return content.subarray(0, 1024).includes('%PDF-');
-}
-
-export async function scanMessage(raw: Buffer, detectors: DetectorSet, budgetMs: number, readPdf?: PdfReader): Promise<ScanResult> {
+export async function scanMessage(raw: Buffer, detectors: DetectorSet, budgetMs: number, readText?: TextReader): Promise<ScanResult> {
   const t0 = performance.now();
   const deadline = t0 + budgetMs;
   const findings: Finding[] = [];
@@ -68,11 +63,12 @@ export async function scanMessage(raw: Buffer, detectors: DetectorSet, budgetMs:
   for (const [i, a] of parsed.attachments.entries()) {
     if (over()) break;
     const part = `attachment:${i + 1}`;
-    if (readPdf && isPdf(a.content)) {
-      const pdf = await readPdf(a.content, MAX_TEXT, deadline - performance.now());
-      if (!pdf) return { findings, unscanned, overBudget: true, subject, parts, ms: performance.now() - t0 };
-      if ('text' in pdf) scanPart(part, pdf.text);
-      else unscanned.push(`${part} (application/pdf, ${pdf.unreadable})`);
+    const kind = readText ? textKindOf(a.content, a.contentType, a.filename) : null;
+    if (readText && kind) {
+      const read = await readText(kind, a.content, MAX_TEXT, deadline - performance.now());
+      if (!read) return { findings, unscanned, overBudget: true, subject, parts, ms: performance.now() - t0 };
+      if ('text' in read) scanPart(part, read.text);
+      else unscanned.push(`${part} (${kind === 'pdf' ? 'application/pdf' : 'docx'}, ${read.unreadable})`);
     } else if (TEXT_TYPES.test(a.contentType)) {
       const text = a.contentType.toLowerCase() === 'text/html' ? convert(a.content.toString('utf8', 0, MAX_TEXT), { wordwrap: false }) : a.content.toString('utf8', 0, MAX_TEXT);
       scanPart(part, text);

@@ -1,6 +1,6 @@
 // test/bench/protect: messages per second, on one core, through the DLP scan (mailparser +
 // every detector) for 10 KB and 1 MB bodies and for PDF attachments (pdf.js in its worker
-// thread, 2 and 50 pages), and through PGP/MIME (openpgp, Curve25519
+// thread, 2 and 50 pages; a Word .docx through mammoth), and through PGP/MIME (openpgp, Curve25519
 // and RSA-3072 keys) and S/MIME (pkijs, RSA-2048 certificate) encryption of a 10 KB message.
 //
 //   npm run bench:protect
@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { DEFAULT_KEYWORDS, DEFAULT_MRN_PATTERNS, DetectorSet } from '../../daemon/protect/detectors.js';
 import { pgpMime, smimeEnvelope } from '../../daemon/protect/encrypt.js';
-import { PdfExtractor } from '../../daemon/protect/pdf-extractor.js';
+import { TextExtractor } from '../../daemon/protect/text-extractor.js';
 import { scanMessage } from '../../daemon/protect/scan.js';
-import { makePdf } from '../helpers/pdf.js';
+import { makeDocx, makePdf } from '../helpers/documents.js';
 import { machine } from './load.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -47,7 +47,7 @@ const m10k = message(10 * 1024);
 const m1m = message(1024 * 1024);
 await rate('DLP scan, 10 KB', () => scanMessage(m10k, detectors, 60_000));
 await rate('DLP scan, 1 MB', () => scanMessage(m1m, detectors, 60_000));
-const pdfs = new PdfExtractor();
+const pdfs = new TextExtractor();
 const withPdf = async (pages: number) => {
   const pdf = await makePdf(Array.from({ length: pages }, (_, i) => `Page ${i + 1}. ${'Result within normal range; continue current medication. '.repeat(30)}`));
   const b64 = pdf.toString('base64').replace(/.{76}/g, '$&\r\n');
@@ -55,8 +55,13 @@ const withPdf = async (pages: number) => {
 };
 for (const pages of [2, 50]) {
   const m = await withPdf(pages);
-  await rate(`DLP scan, PDF ${pages} pages (${Math.round(m.length / 1024)} KB)`, () => scanMessage(m, detectors, 60_000, (pdf, max, budget) => pdfs.extract(pdf, max, budget)));
+  await rate(`DLP scan, PDF ${pages} pages (${Math.round(m.length / 1024)} KB)`, () => scanMessage(m, detectors, 60_000, (kind, bytes, max, budget) => pdfs.extract(kind, bytes, max, budget)));
 }
+const docx = await makeDocx(Array.from({ length: 60 }, (_, i) => `Paragraph ${i + 1}. ${'Result within normal range; continue current medication. '.repeat(6)}`));
+const withDocx = Buffer.from(
+  `From: doc@clinic.test\r\nTo: pat@example.org\r\nSubject: Letter\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nAttached.\r\n--b\r\nContent-Type: application/vnd.openxmlformats-officedocument.wordprocessingml.document\r\nContent-Disposition: attachment; filename="letter.docx"\r\nContent-Transfer-Encoding: base64\r\n\r\n${docx.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n--b--\r\n`,
+);
+await rate(`DLP scan, .docx 60 paragraphs (${Math.round(withDocx.length / 1024)} KB)`, () => scanMessage(withDocx, detectors, 60_000, (kind, bytes, max, budget) => pdfs.extract(kind, bytes, max, budget)));
 await pdfs.close();
 
 const curve = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ email: 'pat@example.org' }], format: 'object' });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AuditEntry, ExplainResult, PolicyInfo, PolicyTestResult, PortalItemInfo, PracticeKeyInfo, QueueDetail, RecipientKeyInfo, ReplayResult } from '../../shared/domain.js';
 import { TestDaemon } from '../helpers/daemon.js';
-import { makePdf } from '../helpers/pdf.js';
+import { makeDocx, makePdf } from '../helpers/documents.js';
 import { startSink, type Sink } from '../helpers/sink.js';
 import { transport } from '../helpers/smtp.js';
 
@@ -199,15 +199,15 @@ describe('protection', () => {
     assert.equal(raised.recipients[0]!.protection, 'portal');
   });
 
-  it('reads PDF attachments: PHI inside a lab report is found; an encrypted PDF is named as not scanned', async () => {
-    const sendPdf = async (pdf: Buffer) =>
+  it('reads PDF and Word attachments: PHI inside a lab report or a referral letter is found; an encrypted PDF is named as not scanned', async () => {
+    const sendPdf = async (pdf: Buffer, filename = 'report.pdf') =>
       (
         await transport(d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({
           from: 'doc@clinic.test',
           to: 'pat@tls.test',
           subject: 'Your report',
           text: 'Attached.',
-          attachments: [{ filename: 'report.pdf', content: pdf, contentType: 'application/octet-stream' }],
+          attachments: [{ filename, content: pdf, contentType: 'application/octet-stream' }],
         })
       ).response
         .split(' ')
@@ -222,6 +222,10 @@ describe('protection', () => {
     const notRead = await d.cliJson<ExplainResult>(['message', 'explain', locked]);
     assert.deepEqual(notRead.unscanned, ['attachment:1 (application/pdf, encrypted)']);
     assert.ok(notRead.reasons.includes('not scanned: attachment:1 (application/pdf, encrypted)'), notRead.reasons.join('; '));
+    const letter = await sendPdf(await makeDocx(['Referral', 'Diagnosis: E11.9, MRN: 00482913']), 'referral.docx');
+    await settled(letter, 'delivered');
+    const inWord = await d.cliJson<ExplainResult>(['message', 'explain', letter]);
+    assert.deepEqual(inWord.findings.map((f) => [f.detector, f.part]).sort(), [['icd10', 'attachment:1'], ['mrn', 'attachment:1']]);
   });
 
   it('versions, replays and audits policy changes; quarantine holds for review', async () => {
@@ -231,7 +235,7 @@ describe('protection', () => {
     const candidate = [{ name: 'phi-portal', when: { findings: 'any' }, action: 'portal' }, ...v1.rules];
     writeFileSync(join(dir, 'candidate.json'), JSON.stringify(candidate));
     const replay = await d.cliJson<ReplayResult>(['policy', 'replay', '--file', join(dir, 'candidate.json'), '--days', '1']);
-    assert.equal(replay.messages, 6, JSON.stringify(replay)); // the refused message was never recorded
+    assert.equal(replay.messages, 7, JSON.stringify(replay)); // the refused message was never recorded
     assert.ok((replay.changes['e2e->portal'] ?? 0) >= 2, `PGP and S/MIME recipients with PHI would move to the portal: ${JSON.stringify(replay.changes)}`);
     const bad = await d.cli(['policy', 'set', join(dir, 'candidate.json'), '--comment', 'x']);
     assert.notEqual(bad.code, 0);

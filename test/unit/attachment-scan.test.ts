@@ -1,29 +1,30 @@
-// PDF attachments in the DLP scan: text found on any page, whatever the declared content
-// type; encrypted and broken PDFs listed as unscanned (and matchable by policy); a PDF
-// that overruns the budget holds the message, and the extractor keeps serving afterwards.
+// PDF and Word attachments in the DLP scan: text found on any page, whatever the declared
+// content type (PDF); encrypted and broken documents listed as unscanned (and matchable by
+// policy); a document that overruns the budget holds the message, and the extractor keeps
+// serving afterwards.
 
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { DEFAULT_KEYWORDS, DEFAULT_MRN_PATTERNS, DetectorSet } from '../../daemon/protect/detectors.js';
-import { PdfExtractor } from '../../daemon/protect/pdf-extractor.js';
+import { TextExtractor } from '../../daemon/protect/text-extractor.js';
 import { DEFAULT_RULES, evaluate, type MessageFacts, type Rule } from '../../daemon/protect/policy.js';
 import { ScanPool } from '../../daemon/protect/scan-pool.js';
-import { scanMessage, type PdfReader } from '../../daemon/protect/scan.js';
-import { makePdf } from '../helpers/pdf.js';
+import { scanMessage, type TextReader } from '../../daemon/protect/scan.js';
+import { makeDocx, makePdf } from '../helpers/documents.js';
 
 const detectors = new DetectorSet({ mrnPatterns: DEFAULT_MRN_PATTERNS, keywords: DEFAULT_KEYWORDS });
 
-function withAttachment(pdf: Buffer, contentType = 'application/pdf'): Buffer {
+function withAttachment(pdf: Buffer, contentType = 'application/pdf', filename = 'results.pdf'): Buffer {
   return Buffer.from(
     'From: a@clinic.test\r\nTo: b@x.test\r\nSubject: Your results\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n' +
       '--b\r\nContent-Type: text/plain\r\n\r\nPlease see the attached file.\r\n' +
-      `--b\r\nContent-Type: ${contentType}\r\nContent-Disposition: attachment; filename="results.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n${pdf.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n--b--\r\n`,
+      `--b\r\nContent-Type: ${contentType}\r\nContent-Disposition: attachment; filename="${filename}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${pdf.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n--b--\r\n`,
   );
 }
 
-describe('PDF attachments in the DLP scan', () => {
-  const extractor = new PdfExtractor();
-  const readPdf: PdfReader = (pdf, maxChars, budgetMs) => extractor.extract(pdf, maxChars, budgetMs);
+describe('PDF and Word attachments in the DLP scan', () => {
+  const extractor = new TextExtractor();
+  const readPdf: TextReader = (kind, bytes, maxChars, budgetMs) => extractor.extract(kind, bytes, maxChars, budgetMs);
   after(() => extractor.close());
 
   it('finds PHI on a later page, also when the PDF is declared application/octet-stream', async () => {
@@ -54,6 +55,30 @@ describe('PDF attachments in the DLP scan', () => {
     assert.equal(r.overBudget, true);
     const after = await scanMessage(withAttachment(await makePdf(['SSN 219-45-6789'])), detectors, 5000, readPdf);
     assert.ok(after.findings.some((f) => f.detector === 'ssn'));
+  });
+
+  it('reads Word .docx attachments; a damaged one, and other zips, are named as not scanned', async () => {
+    const docx = await makeDocx(['Referral letter', 'Patient MRN: 00482913, SSN 219-45-6789']);
+    const r = await scanMessage(withAttachment(docx, 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', 'referral.docx'), detectors, 5000, readPdf);
+    assert.deepEqual(r.findings.filter((f) => f.part === 'attachment:1').map((f) => f.detector).sort(), ['mrn', 'ssn']);
+    const byName = await scanMessage(withAttachment(docx, 'application/octet-stream', 'referral.docx'), detectors, 5000, readPdf);
+    assert.ok(byName.findings.some((f) => f.detector === 'ssn' && f.part === 'attachment:1'), 'recognised by its name too');
+    const damaged = await scanMessage(withAttachment(docx.subarray(0, 200), 'application/octet-stream', 'letter.docx'), detectors, 5000, readPdf);
+    assert.deepEqual(damaged.unscanned, ['attachment:1 (docx, unreadable)']);
+    const sheet = await scanMessage(withAttachment(docx, 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', 'labs.xlsx'), detectors, 5000, readPdf);
+    assert.deepEqual(sheet.unscanned, ['attachment:1 (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet)']);
+  });
+
+  it('survives a zip bomb: a 60 MB document.xml in a 59 KB .docx is read (text capped), held or unreadable, within the budget', async (t) => {
+    const bomb = await makeDocx(['x'.repeat(60_000_000)]);
+    const t0 = performance.now();
+    const r = await scanMessage(withAttachment(bomb, 'application/octet-stream', 'bomb.docx'), detectors, 2000, readPdf);
+    const ms = performance.now() - t0;
+    t.diagnostic(`bomb: ${bomb.length} bytes zipped, ${ms.toFixed(0)} ms, ${r.overBudget ? 'held' : r.unscanned.length ? 'unreadable' : 'read'}`);
+    assert.ok(ms < 2500, `bounded by the budget (${ms.toFixed(0)} ms)`);
+    assert.ok(r.overBudget || r.unscanned[0] === 'attachment:1 (docx, unreadable)' || r.parts === 3, JSON.stringify(r));
+    const next = await scanMessage(withAttachment(await makeDocx(['SSN 219-45-6789']), 'application/octet-stream', 'ok.docx'), detectors, 5000, readPdf);
+    assert.ok(next.findings.some((f) => f.detector === 'ssn'));
   });
 
   it('reads PDFs in the scan pool threads too', async () => {
