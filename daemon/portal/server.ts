@@ -24,6 +24,7 @@ import type { PortalItemRow, PortalItems } from '../protect/portal-items.js';
 import type { GroupCommitter } from '../store/committer.js';
 import type { Db } from '../store/db.js';
 import type { PortalMailer } from './mailer.js';
+import { Gate } from './gate.js';
 import { escapeHtml, renderMessage, type RenderedMessage } from './render.js';
 import { MAX_CODE_TRIES, SESSION_COOKIE, SessionStore, TRUST_COOKIE, type Session } from './sessions.js';
 
@@ -84,9 +85,16 @@ export class PortalServer {
   private readonly codeRequests = new Map<string, number[]>();
   private readonly passphraseFailures = new Map<string, number[]>();
   private trustQuery: Statement | null = null;
+  /** Stored messages parsed at once (views, downloads, replies): bounds memory under parallel downloads. */
+  private readonly parsing = new Gate(4);
   address = '';
 
   constructor(private readonly deps: PortalDeps) {}
+
+  /** The item's message, parsed for the page; a few at a time (see gate.ts). */
+  private open(item: PortalItemRow): ReturnType<typeof renderMessage> {
+    return this.parsing.run(() => renderMessage(this.deps.items.content(item)!));
+  }
 
   private async audit(action: string, subject: string | null, detail: Record<string, unknown>): Promise<void> {
     await this.deps.committer.audit({ actor: 'portal', action, subject, detail });
@@ -262,7 +270,7 @@ ${item.passphrase_hash ? this.passphraseForm(req.params.token, s) : this.codeFor
       const s = this.session(req, reply);
       if (!this.canRead(req, s, item)) return reply.redirect(`/m/${req.params.token}`, 303);
       const base = `/m/${req.params.token}`;
-      const { view } = await renderMessage(this.deps.items.content(item)!);
+      const { view } = await this.open(item);
       await this.deps.committer.submit((ctx) => {
         this.deps.items.markOpened(item.id, ctx);
         ctx.audit({ actor: 'portal', action: 'portal.viewed', subject: item.message_id, detail: { item: item.id, ip: req.ip } });
@@ -286,7 +294,7 @@ ${view.attachments.length ? `<h2>Attachments</h2><ul class="att">${view.attachme
       if (!item) return this.gone(reply);
       const s = this.session(req, reply);
       if (!this.canRead(req, s, item)) return reply.redirect(`/m/${req.params.token}`, 303);
-      const { view, attachments } = await renderMessage(this.deps.items.content(item)!);
+      const { view, attachments } = await this.open(item);
       const n = Number(req.params.n);
       const a = Number.isInteger(n) ? attachments[n - 1] : undefined;
       if (!a) return reply.code(404).type('text/plain').send('no such attachment');
@@ -320,7 +328,7 @@ ${view.attachments.length ? `<h2>Attachments</h2><ul class="att">${view.attachme
       const text = (fields.text ?? '').trim();
       if (!text) return reply.code(400).type('text/html; charset=utf-8').send(page('Empty reply', `<p>Please write a reply. <a href="/m/${req.params.token}/view">Back to the message</a>.</p>`));
       const original = this.deps.db.prepare('SELECT sender, message_id FROM messages WHERE id = ?').get(item.message_id) as { sender: string; message_id: string } | undefined;
-      const { view } = await renderMessage(this.deps.items.content(item)!);
+      const { view } = await this.open(item);
       try {
         const queued = await this.deps.mailer.sendReply({
           recipientAddress: item.address,

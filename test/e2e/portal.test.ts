@@ -298,8 +298,9 @@ describe('portal', { timeout: 120_000 }, () => {
     assert.ok(audit.some((e) => e.action === 'portal.recalled' && e.actor === 'user:root'));
   });
 
-  it('a passphrase the sender shared out of band replaces the code', async () => {
-    await sendSecure('lee@patient.test', { headers: { 'X-Sealpost-Portal-Passphrase': 'blue heron 42' } });
+  it('a passphrase the sender shared out of band replaces the code; parallel downloads all complete', async () => {
+    const big = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\n'.repeat(30_000); // 1.1 MB
+    await sendSecure('lee@patient.test', { headers: { 'X-Sealpost-Portal-Passphrase': 'blue heron 42' }, attachments: [{ filename: 'scan.txt', content: big, contentType: 'text/plain' }] });
     const { notice, path } = await noticeFor('lee@patient.test');
     assert.doesNotMatch(notice.data.toString(), /blue heron|X-Sealpost/i);
     const c = new PortalClient(d.ports.portal);
@@ -313,5 +314,9 @@ describe('portal', { timeout: 120_000 }, () => {
     assert.equal(view.status, 200);
     assert.match(view.body, /MARKER-TEXT/);
     assert.doesNotMatch(view.body, /blue heron/);
+    // 12 downloads at once: the portal parses at most 4 stored messages at a time, the rest wait their turn
+    const downloads = await Promise.all(Array.from({ length: 12 }, () => c.get(`${path}/a/1`)));
+    assert.deepEqual(downloads.map((r) => r.status), new Array(12).fill(200));
+    assert.ok(downloads.every((r) => r.body === big), 'every copy complete and intact');
   });
 });

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { bodyParts } from '../../daemon/portal/parts.js';
+import { Gate } from '../../daemon/portal/gate.js';
 import { renderMessage, safeFilename, sanitizeEmailHtml } from '../../daemon/portal/render.js';
 import { replySubject } from '../../daemon/portal/server.js';
 import { SessionStore } from '../../daemon/portal/sessions.js';
@@ -171,5 +172,35 @@ describe('portal: each MIME part on its own', () => {
     assert.equal(parts.length, 1);
     assert.match(parts[0]!.html!, /rich version/);
     assert.equal(parts[0]!.text!.trim(), 'plain version');
+  });
+});
+
+describe('portal parse gate', () => {
+  it('runs at most its limit at once, in order, and hands slots over without exceeding it', async () => {
+    const gate = new Gate(2);
+    let running = 0;
+    let peak = 0;
+    const order: number[] = [];
+    const releases: Array<() => void> = [];
+    const tasks = Array.from({ length: 6 }, (_, i) =>
+      gate.run(async () => {
+        running++;
+        peak = Math.max(peak, running);
+        order.push(i);
+        await new Promise<void>((r) => releases.push(r));
+        running--;
+        return i;
+      }),
+    );
+    // release one task at a time; a newcomer arriving between release and hand-over must wait its turn
+    for (let done = 0; done < 6; done++) {
+      while (releases.length === 0) await new Promise((r) => setImmediate(r));
+      releases.shift()!();
+      if (done === 0) tasks.push(gate.run(async () => (order.push(99), 99)));
+    }
+    assert.deepEqual(await Promise.all(tasks), [0, 1, 2, 3, 4, 5, 99]);
+    assert.equal(peak, 2);
+    assert.deepEqual(order, [0, 1, 2, 3, 4, 5, 99], 'first come, first served');
+    assert.deepEqual(gate.load(), { active: 0, waiting: 0 });
   });
 });
