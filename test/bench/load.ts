@@ -33,6 +33,8 @@ export async function runLoad(opts: {
   sequence?: boolean;
   /** Called with each message's index when its 250 arrives. */
   onAccepted?: (i: number, response: string) => void;
+  /** Send at most this many messages per second (a paced run, for latency at a fixed load); default: as fast as possible. */
+  ratePerSecond?: number;
   /** Messages sent before the clock starts, one per connection (default true). */
   warm?: boolean;
   onWarm?: () => void;
@@ -54,9 +56,15 @@ export async function runLoad(opts: {
   let firstError: string | null = null;
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
+  const started = performance.now();
   const worker = async () => {
     while (next < opts.messages) {
       const i = next++;
+      if (opts.ratePerSecond) {
+        // message i is due at i / rate seconds: a fixed offered load, not a closed loop
+        const wait = started + (i * 1000) / opts.ratePerSecond - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
       try {
         const info = await t.sendMail(mail(i));
         opts.onAccepted?.(i, info.response);

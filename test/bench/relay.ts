@@ -7,6 +7,7 @@
 //
 //   npm run bench:relay
 //   BENCH_MESSAGES=3000 BENCH_SKIP_POSTFIX=1 node dist/test/bench/relay.js
+//   BENCH_RATE=20 BENCH_MESSAGES=600 node dist/test/bench/relay.js   (latency at a fixed 20 msg/s)
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,7 @@ import { startPostfix } from './postfix.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 5000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const RATE = process.env.BENCH_RATE ? Number(process.env.BENCH_RATE) : undefined;
 const SINK_PORT = 10026;
 
 interface Report {
@@ -80,6 +82,7 @@ async function measure(sink: SinkProcess, port: number, auth: { user: string; pa
     messages: MESSAGES,
     from,
     sequence: true,
+    ...(RATE ? { ratePerSecond: RATE } : {}),
     onWarm: () => {
       sink.reset();
       t0 = Date.now();
@@ -116,7 +119,7 @@ function line(name: string, f: Figures): string {
   return `${name.padEnd(9)} ${f.rate.toFixed(0).padStart(5)} msgs/s end to end  latency p50 ${f.p50} ms  p99 ${f.p99} ms  (${f.delivered}/${MESSAGES} delivered in ${f.seconds.toFixed(2)} s; accepted at ${f.acceptRate.toFixed(0)}/s; ${f.plain} in clear${cpu})`;
 }
 
-console.log(`relay bench: ${MESSAGES} messages of 10 KB, ${CONNECTIONS} pooled STARTTLS connections in, STARTTLS out to one sink; ${machine()}`);
+console.log(`relay bench: ${MESSAGES} messages of 10 KB, ${CONNECTIONS} pooled STARTTLS connections in, STARTTLS out to one sink${RATE ? `, offered at ${RATE} msgs/s` : ""}; ${machine()}`);
 const sink = await SinkProcess.start();
 try {
   const d = new TestDaemon({
