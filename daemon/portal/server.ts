@@ -17,7 +17,7 @@ import type { Statement } from 'better-sqlite3';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { verifyPassword } from '../apps/passwords.js';
+import { hashPassword, verifyPassword } from '../apps/passwords.js';
 import { splitHostPort } from '../config/loader.js';
 import type { Log } from '../log.js';
 import type { PortalItemRow, PortalItems } from '../protect/portal-items.js';
@@ -87,6 +87,7 @@ export class PortalServer {
   private trustQuery: Statement | null = null;
   /** Stored messages parsed at once (views, downloads, replies): bounds memory under parallel downloads. */
   private readonly parsing = new Gate(4);
+  private decoy: Promise<string> | null = null;
   address = '';
 
   constructor(private readonly deps: PortalDeps) {}
@@ -119,6 +120,12 @@ export class PortalServer {
 
   private gone(reply: FastifyReply) {
     return reply.code(410).type('text/html; charset=utf-8').send(page('This message is not available', '<p>The link is not valid, or the message has expired or was withdrawn by the sender. Please contact the sender if you need it.</p>'));
+  }
+
+  /** A passphrase hash nobody knows, made once: the cost of a guess against no item. */
+  private decoyHash(): Promise<string> {
+    this.decoy ??= hashPassword(randomBytes(24).toString('base64'));
+    return this.decoy;
   }
 
   private refused(reply: FastifyReply, token: string, s: Session) {
@@ -244,17 +251,20 @@ ${item.passphrase_hash ? this.passphraseForm(req.params.token, s) : this.codeFor
 
     app.post<{ Params: { token: string }; Body: { csrf?: string; passphrase?: string } }>('/m/:token/passphrase', { config: { rateLimit: { max: 10, timeWindow: '1 minute' } } }, async (req, reply) => {
       const s = this.session(req, reply);
-      const item = this.live(req.params.token);
-      if (!item || !item.passphrase_hash || !this.csrf(s, req.body?.csrf)) return this.refused(reply, req.params.token, s);
+      const found = this.live(req.params.token);
+      // a guess on an unknown, dead or code-only item costs and reads like a wrong passphrase:
+      // the same scrypt work (against a decoy hash), the same audit commit, the same page
+      const item = found?.passphrase_hash && this.csrf(s, req.body?.csrf) ? found : null;
       const now = Date.now();
-      const failures = (this.passphraseFailures.get(item.id) ?? []).filter((t) => t > now - 15 * 60_000);
-      if (failures.length >= MAX_CODE_TRIES) {
+      const failures = item ? (this.passphraseFailures.get(item.id) ?? []).filter((t) => t > now - 15 * 60_000) : [];
+      if (item && failures.length >= MAX_CODE_TRIES) {
         await this.audit('portal.passphrase_locked', item.message_id, { item: item.id, ip: req.ip });
         return reply.code(429).type('text/html; charset=utf-8').send(page('Too many attempts', '<p>Too many wrong passphrases for this message. Please wait 15 minutes.</p>'));
       }
-      if (!(await verifyPassword(String(req.body?.passphrase ?? ''), item.passphrase_hash))) {
-        this.passphraseFailures.set(item.id, [...failures, now]);
-        await this.audit('portal.passphrase_failed', item.message_id, { item: item.id, ip: req.ip });
+      const right = await verifyPassword(String(req.body?.passphrase ?? ''), item?.passphrase_hash ?? (await this.decoyHash()));
+      if (!item || !right) {
+        if (item) this.passphraseFailures.set(item.id, [...failures, now]);
+        await this.audit('portal.passphrase_failed', item?.message_id ?? found?.message_id ?? null, { item: item?.id ?? found?.id ?? null, ip: req.ip, result: item ? 'wrong' : !found ? 'unknown_item' : found.passphrase_hash ? 'csrf' : 'no_passphrase' });
         return reply.code(403).type('text/html; charset=utf-8').send(page('That passphrase did not work', this.passphraseForm(req.params.token, s, true)));
       }
       this.sessions.rotate(s);

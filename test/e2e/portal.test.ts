@@ -308,7 +308,14 @@ describe('portal', { timeout: 120_000 }, () => {
     assert.match(landing.body, /Passphrase from the sender/);
     assert.doesNotMatch(landing.body, /Send me a code/);
     assert.equal((await c.post(`${path}/code`)).status, 403, 'no codes for a passphrase message');
-    assert.equal((await c.post(`${path}/passphrase`, { passphrase: 'blue heron 43' })).status, 403);
+    const wrong = await c.post(`${path}/passphrase`, { passphrase: 'blue heron 43' });
+    assert.equal(wrong.status, 403);
+    // a guess on a link that does not exist reads exactly like a wrong passphrase (and is audited alike)
+    const dead = await c.post('/m/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/passphrase', { passphrase: 'blue heron 43' });
+    assert.equal(dead.status, 403);
+    assert.equal(dead.body.replace(/\/m\/[A-Za-z0-9_-]+/g, '/m/T').replace(/value="[^"]+"/g, ''), wrong.body.replace(/\/m\/[A-Za-z0-9_-]+/g, '/m/T').replace(/value="[^"]+"/g, ''));
+    const failures = (await d.cliJson<AuditEntry[]>(['audit', 'tail', '--limit', '10'])).filter((e) => e.action === 'portal.passphrase_failed');
+    assert.deepEqual(failures.map((e) => e.detail.result), ['wrong', 'unknown_item']);
     assert.equal((await c.post(`${path}/passphrase`, { passphrase: 'blue heron 42' })).status, 303);
     const view = await c.get(`${path}/view`);
     assert.equal(view.status, 200);

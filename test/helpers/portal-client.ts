@@ -16,6 +16,9 @@ export class PortalClient {
 
   constructor(private readonly port: number) {}
 
+  /** Requests leave from this loopback address when set (127.0.x.y: many "clients" for rate-limit-free benches). */
+  from: string | null = null;
+
   private send(method: 'GET' | 'POST', path: string, form?: Record<string, string>): Promise<PortalResponse> {
     const body = form ? new URLSearchParams(form).toString() : undefined;
     return new Promise((resolve, reject) => {
@@ -26,6 +29,7 @@ export class PortalClient {
           path,
           method,
           rejectUnauthorized: false,
+          ...(this.from ? { localAddress: this.from } : {}),
           headers: {
             ...(this.cookies.size ? { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),
             ...(body ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) } : {}),
