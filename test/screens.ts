@@ -5,13 +5,13 @@
 // Chromium. Output: console/screens/NAME.txt and NAME.png.
 
 import Convert from 'ansi-to-html';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import * as openpgp from 'openpgp';
 import { chromium } from 'playwright-core';
 import { ROOT, TestDaemon } from './helpers/daemon.js';
+import { TmuxSession } from './helpers/tmux.js';
 import { startSink } from './helpers/sink.js';
 import { transport } from './helpers/smtp.js';
 
@@ -19,15 +19,8 @@ const OUT = join(ROOT, 'console', 'screens');
 const SESSION = `sealpost-screens-${process.pid}`;
 const COLS = 118;
 const LINES = 30;
-const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
-
-async function until(match: (t: string) => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!match(tmux('capture-pane', '-p', '-t', SESSION))) {
-    if (Date.now() > deadline) throw new Error(`the console never showed ${what}`);
-    await delay(50); // tmux has no "pane changed" event
-  }
-}
+let term: TmuxSession | null = null;
+const until = (match: (t: string) => boolean, what: string) => term!.until(match, what, { timeoutMs: 15_000, pollMs: 50 });
 
 const busy = await startSink({ starttls: true, reply: () => ({ code: 451, message: '4.3.2 busy, try later' }) });
 const mx = await startSink({ starttls: true });
@@ -54,12 +47,12 @@ try {
   }
   await Promise.all([d.settled(sent[0]!, 'deferred'), d.settled(sent[1]!, 'delivered'), d.settled(sent[2]!, 'portal'), d.settled(sent[3]!, 'delivered')]);
 
-  tmux('new-session', '-d', '-s', SESSION, '-x', String(COLS), '-y', String(LINES), `TERM=xterm-256color ${process.execPath} ${join(ROOT, 'dist', 'console', 'bin.js')} console --socket ${d.socket}`);
+  term = new TmuxSession(SESSION, `TERM=xterm-256color ${process.execPath} ${join(ROOT, 'dist', 'console', 'bin.js')} console --socket ${d.socket}`, { cols: COLS, rows: LINES });
   const convert = new Convert({ fg: '#d8dee9', bg: '#1d2128', escapeXML: true });
   const shoot = async (name: string) => {
     await delay(300); // let the frame that follows the data settle
-    writeFileSync(join(OUT, `${name}.txt`), tmux('capture-pane', '-p', '-t', SESSION).replace(/[ \t]+$/gm, '').trimEnd() + '\n');
-    const ansi = tmux('capture-pane', '-p', '-e', '-t', SESSION);
+    writeFileSync(join(OUT, `${name}.txt`), term!.screen().replace(/[ \t]+$/gm, '').trimEnd() + '\n');
+    const ansi = term!.screen({ colours: true });
     const page = await browser.newPage({ viewport: { width: COLS * 8 + 32, height: LINES * 17 + 32 } });
     await page.setContent(
       `<!doctype html><html><body style="margin:0;background:#1d2128"><pre style="margin:0;padding:16px;font:13.3px/17px 'DejaVu Sans Mono',monospace;color:#d8dee9">${convert.toHtml(ansi)}</pre></body></html>`,
@@ -68,7 +61,7 @@ try {
     await page.close();
     console.log(`console/screens/${name}.png`);
   };
-  const keys = (...k: string[]) => tmux('send-keys', '-t', SESSION, ...k);
+  const keys = (...k: string[]) => term!.keys(...k);
 
   await until((t) => /TLS certificate: \d+ days left/.test(t) && /depth \d/.test(t), 'home');
   await shoot('home');
@@ -95,11 +88,7 @@ try {
   await shoot('help');
   keys('q');
 } finally {
-  try {
-    tmux('kill-session', '-t', SESSION);
-  } catch {
-    // already gone
-  }
+  term?.kill();
   await browser.close();
   await d.cleanup();
   await Promise.all([busy.close(), mx.close()]);

@@ -119,8 +119,6 @@ function Lines({ lines, scroll, height }: { lines: string[]; scroll: number; hei
   );
 }
 
-export { helpLines };
-
 const PROMPTS: Record<string, string> = {
   'policy-test': 'file for the policy test (.eml)',
   'key-import': 'file for the key import',

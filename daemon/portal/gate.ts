@@ -21,7 +21,7 @@ export class Gate {
     }
   }
 
-  /** Tasks running and waiting now (for tests and health). */
+  /** Tasks running and waiting now. */
   load(): { active: number; waiting: number } {
     return { active: this.active, waiting: this.waiting.length };
   }

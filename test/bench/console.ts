@@ -7,25 +7,17 @@
 //   npm run bench:console
 
 import Database from 'better-sqlite3';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { TestDaemon } from '../helpers/daemon.js';
+import { TmuxSession } from '../helpers/tmux.js';
 import { machine } from './load.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
 const PRESSES = 30;
 const SESSION = `sealpost-bench-console-${process.pid}`;
-const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
-
-async function until(match: (t: string) => boolean): Promise<number> {
-  const t0 = performance.now();
-  for (;;) {
-    if (match(tmux('capture-pane', '-p', '-t', SESSION))) return performance.now() - t0;
-    if (performance.now() - t0 > 30_000) throw new Error('the console did not draw the expected screen in 30 s');
-    await delay(5);
-  }
-}
+let term: TmuxSession | null = null;
+/** Milliseconds until the screen matches, sampled every 5 ms. */
+const until = async (match: (t: string) => boolean): Promise<number> => (await term!.until(match, 'the expected screen', { timeoutMs: 30_000, pollMs: 5 })).ms;
 
 const d = new TestDaemon();
 await d.start();
@@ -45,17 +37,17 @@ try {
   db.close();
 
   const t0 = performance.now();
-  tmux('new-session', '-d', '-s', SESSION, '-x', '140', '-y', '40', `${process.execPath} ${join(process.cwd(), 'dist', 'console', 'bin.js')} console --socket ${d.socket}`);
+  term = new TmuxSession(SESSION, `${process.execPath} ${join(process.cwd(), 'dist', 'console', 'bin.js')} console --socket ${d.socket}`, { cols: 140, rows: 40 });
   await until((t) => new RegExp(`depth ${ROWS}\\b`).test(t));
   const firstFrame = performance.now() - t0;
-  tmux('send-keys', '-t', SESSION, ':queue', 'Enter');
+  term.keys(':queue', 'Enter');
   const queueFrame = await until((t) => t.includes(`1/${ROWS}`) && t.includes('B0000000000000'));
   const latencies: number[] = [];
   for (let i = 2; i <= PRESSES + 1; i++) {
-    tmux('send-keys', '-t', SESSION, 'j');
+    term.keys('j');
     latencies.push(await until((t) => t.includes(` ${i}/${ROWS}`) || t.includes(`\n${i}/${ROWS}`)));
   }
-  tmux('send-keys', '-t', SESSION, 'G');
+  term.keys('G');
   const last = `B${String(ROWS - 1).padStart(13, '0')}`;
   const jump = await until((t) => t.includes(`${ROWS}/${ROWS}`) && t.includes(last));
   latencies.sort((a, b) => a - b);
@@ -63,11 +55,7 @@ try {
   console.log(`first frame (home with queue counts) ${firstFrame.toFixed(0)} ms; :queue to first table ${queueFrame.toFixed(0)} ms`);
   console.log(`keypress j to frame: p50 ${latencies[Math.floor(latencies.length / 2)]!.toFixed(0)} ms, p99 ${latencies[latencies.length - 1]!.toFixed(0)} ms (${PRESSES} presses); G to the last row (new page) ${jump.toFixed(0)} ms`);
 } finally {
-  try {
-    tmux('kill-session', '-t', SESSION);
-  } catch {
-    // gone
-  }
+  term?.kill();
   await d.cleanup();
 }
 process.exit(0);

@@ -6,22 +6,21 @@
 // alternate screen.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AuditEntry, PolicyInfo, QueueDetail } from '../../shared/domain.js';
 import { TestDaemon } from '../helpers/daemon.js';
+import { TmuxSession } from '../helpers/tmux.js';
 import { startSink, type Sink } from '../helpers/sink.js';
 import { transport } from '../helpers/smtp.js';
 
 const SESSION = `sealpost-console-${process.pid}`;
 const BIN = join(process.cwd(), 'dist', 'console', 'bin.js');
 
-const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
-const screen = () => tmux('capture-pane', '-p', '-t', SESSION);
-const keys = (...k: string[]) => tmux('send-keys', '-t', SESSION, ...k);
+let term: TmuxSession | null = null;
+const keys = (...k: string[]) => term!.keys(...k);
 /** Where the console's stderr goes, so a failure shows why the pane stayed empty. */
 let consoleErr = '';
 const stderrOf = () => {
@@ -33,15 +32,8 @@ const stderrOf = () => {
 };
 
 /** The pane, once `match` holds (the console redraws on its own clock; 10 s at most). */
-async function until(match: (text: string) => boolean, what: string): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const text = screen();
-    if (match(text)) return text;
-    if (Date.now() > deadline) throw new Error(`the console never showed ${what}:\n${text}\nconsole stderr:\n${stderrOf()}`);
-    await delay(100); // tmux offers no event for "the pane changed"
-  }
-}
+const until = async (match: (text: string) => boolean, what: string): Promise<string> =>
+  (await term!.until(match, what, { explain: () => `console stderr:\n${stderrOf()}` })).text;
 
 describe('console in tmux', () => {
   let busy: Sink;
@@ -63,14 +55,10 @@ describe('console in tmux', () => {
       `import { readFileSync, writeFileSync } from 'node:fs';\nconst f = process.argv[2];\nconst rules = JSON.parse(readFileSync(f, 'utf8'));\nrules.unshift({ name: 'marketing-portal', when: { stream: 'marketing' }, action: 'portal' });\nwriteFileSync(f, JSON.stringify(rules, null, 2));\n`,
     );
     consoleErr = join(d.dir, 'console.err');
-    tmux('new-session', '-d', '-s', SESSION, '-x', '140', '-y', '32', `EDITOR='${process.execPath} ${editor}' ${process.execPath} ${BIN} console --socket ${d.socket} 2>${consoleErr}; echo exit $? >> ${consoleErr}; sleep 30`);
+    term = new TmuxSession(SESSION, `EDITOR='${process.execPath} ${editor}' ${process.execPath} ${BIN} console --socket ${d.socket} 2>${consoleErr}; echo exit $? >> ${consoleErr}; sleep 30`, { cols: 140, rows: 32 });
   });
   after(async () => {
-    try {
-      tmux('kill-session', '-t', SESSION);
-    } catch {
-      // already gone
-    }
+    term?.kill();
     await d.cleanup();
     await busy.close();
   });

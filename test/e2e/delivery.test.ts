@@ -215,7 +215,17 @@ describe('delivery', () => {
  * [delivery] line under test, set so short that the first answer already crosses it.
  */
 function slowRetryLab(rule: string, answer: string) {
-  const lab = { mailbox: null as unknown as Sink, busy: null as unknown as Sink, d: null as unknown as TestDaemon };
+  const lab = {
+    mailbox: null as unknown as Sink,
+    busy: null as unknown as Sink,
+    d: null as unknown as TestDaemon,
+    pass: '',
+    /** Submits one message to patient@busy.test; resolves with its queue id. */
+    send: async (text: string) => {
+      const info = await transport(lab.d.ports.submission, { secure: false, user: 'ehr', pass: lab.pass }).sendMail({ from: 'doc@clinic.test', to: 'patient@busy.test', subject: 'Results', text });
+      return info.response.split(' ').pop()!;
+    },
+  };
   before(async () => {
     lab.mailbox = await startSink({ starttls: true });
     lab.busy = await startSink({ starttls: true, beforeReply: () => new Promise((r) => setTimeout(r, 1000)), reply: () => ({ code: 451, message: answer }) });
@@ -223,6 +233,7 @@ function slowRetryLab(rule: string, answer: string) {
       deliveryToml: ['paused = false', rule, '[delivery.routes]', `"clinic.test" = "127.0.0.1:${lab.mailbox.port}"`, `"busy.test" = "127.0.0.1:${lab.busy.port}"`].join('\n'),
     });
     await lab.d.start();
+    lab.pass = await lab.d.addApp('ehr');
   });
   after(async () => {
     await lab.d.cleanup();
@@ -235,9 +246,7 @@ describe('delivery delay notice', () => {
   const lab = slowRetryLab('delay_notice_hours = 0.0002', '4.3.2 busy, try later');
 
   it('tells the sender once that a recipient is still being retried', async () => {
-    const pass = await lab.d.addApp('ehr');
-    const info = await transport(lab.d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to: 'patient@busy.test', subject: 'Results', text: 'Delayed body' });
-    const id = info.response.split(' ').pop()!;
+    const id = await lab.send('Delayed body');
     await lab.d.waitForLog((r) => r.msg === 'delivery' && r.id === id && r.state === 'deferred');
     await lab.d.waitForLog((r) => r.msg === 'delivery' && r.id !== id && r.state === 'delivered');
     const notice = lab.mailbox.received.at(-1)!;
@@ -258,9 +267,7 @@ describe('delivery give-up', () => {
   const lab = slowRetryLab('give_up_hours = 0.0002', '4.4.1 no answer from host');
 
   it('expires a recipient still deferred at the give-up age, and sends the sender a failure DSN without the content', async () => {
-    const pass = await lab.d.addApp('ehr');
-    const info = await transport(lab.d.ports.submission, { secure: false, user: 'ehr', pass }).sendMail({ from: 'doc@clinic.test', to: 'patient@busy.test', subject: 'Results', text: 'Expired body' });
-    const id = info.response.split(' ').pop()!;
+    const id = await lab.send('Expired body');
     const expired = await lab.d.settled(id, 'expired');
     assert.equal(expired.recipient_rows[0]!.state, 'expired');
     assert.equal(expired.recipient_rows[0]!.next_attempt_at ?? null, null, 'no further retry');
