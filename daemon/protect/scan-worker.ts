@@ -1,5 +1,5 @@
-// A DLP scan worker thread: receives the detector configuration, then messages to scan;
-// answers with the scan result. Runs off the event loop, so intake keeps serving while a
+// A DLP scan worker thread: receives the detector configuration (at start and on changes),
+// then messages to scan; answers with the scan result. Runs off the event loop, so intake keeps serving while a
 // large message is scanned, and the pool can stop a scan that overruns its budget.
 
 import { parentPort } from 'node:worker_threads';
@@ -13,13 +13,13 @@ const readText: TextReader = (kind, bytes, maxChars, budgetMs) =>
 
 let detectors = new DetectorSet({ mrnPatterns: [], keywords: [] });
 
-parentPort!.on('message', (m: { type: 'config'; config: DetectorConfig } | { type: 'scan'; id: number; raw: Uint8Array; budgetMs: number }) => {
-  if (m.type === 'config') {
-    detectors = new DetectorSet(m.config);
+parentPort!.on('message', (m: { init: DetectorConfig } | { config: DetectorConfig } | { id: number; job: { raw: Uint8Array; budgetMs: number } }) => {
+  if ('init' in m || 'config' in m) {
+    detectors = new DetectorSet('init' in m ? m.init : m.config);
     return;
   }
-  const raw = Buffer.from(m.raw.buffer, m.raw.byteOffset, m.raw.byteLength);
-  scanMessage(raw, detectors, m.budgetMs, readText).then(
+  const raw = Buffer.from(m.job.raw.buffer, m.job.raw.byteOffset, m.job.raw.byteLength);
+  scanMessage(raw, detectors, m.job.budgetMs, readText).then(
     (result) => parentPort!.postMessage({ id: m.id, result }),
     (err: Error) => parentPort!.postMessage({ id: m.id, error: err.message }),
   );
