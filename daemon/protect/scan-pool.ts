@@ -6,7 +6,7 @@
 // Inputs: message bytes. Outputs: ScanResult.
 
 import { availableParallelism } from 'node:os';
-import { BudgetedWorker } from './budgeted-worker.js';
+import { BudgetedWorker } from '../threads/budgeted-worker.js';
 import type { DetectorConfig } from './detectors.js';
 import type { ScanResult } from './scan.js';
 

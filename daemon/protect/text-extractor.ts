@@ -4,7 +4,7 @@
 // Inputs: bytes, kind and a budget. Outputs: AttachmentText, or null when the budget ran out.
 
 import type { AttachmentText, TextKind } from './attachment-text.js';
-import { BudgetedWorker } from './budgeted-worker.js';
+import { BudgetedWorker } from '../threads/budgeted-worker.js';
 
 /** Heap for pdf.js and mammoth: a PDF or zip bomb fails the worker, not the daemon. */
 const WORKER_HEAP_MB = 256;

@@ -9,7 +9,6 @@
 // in the audit chain and re-anchors it, then swaps the file in, keeping the old one aside.
 // Inputs: the open store (backup) or the data directory (restore). Outputs: files, summaries.
 
-import Database from 'better-sqlite3';
 import { createReadStream, createWriteStream, existsSync, fsyncSync, openSync, closeSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -17,7 +16,9 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import * as openpgp from 'openpgp';
 import { AuditChain } from '../audit/chain.js';
+import { BudgetedWorker } from '../threads/budgeted-worker.js';
 import { openDb, StoreError, type Db } from './db.js';
+import { checkSnapshot, type SnapshotSummary } from './snapshot-check.js';
 import type { Vault } from './vault.js';
 
 import type { BackupInfo, RestoreInfo } from '../../shared/domain.js';
@@ -37,18 +38,19 @@ function removeDb(path: string): void {
   for (const p of [path, `${path}-wal`, `${path}-shm`]) rmSync(p, { force: true });
 }
 
-function summary(path: string): { messages: number; audit_entries: number; created_at: string | null } {
-  const db = new Database(path, { readonly: true });
+/** The snapshot's check in a worker thread (the daemon's event loop keeps serving meanwhile). */
+async function checkOffLoop(path: string, stampAt: string): Promise<SnapshotSummary> {
+  const worker = new BudgetedWorker<{ path: string; stampAt: string }, SnapshotSummary>(new URL('./snapshot-check-worker.js', import.meta.url), { heapMb: 128 });
   try {
-    const check = db.pragma('integrity_check', { simple: true });
-    if (check !== 'ok') throw new StoreError(`the snapshot failed its integrity check (${String(check)})`);
-    const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
-    const made = db.prepare("SELECT value FROM meta WHERE key = 'backup.snapshot_at'").get() as { value: string } | undefined;
-    return { messages: count('SELECT count(*) AS n FROM messages'), audit_entries: count('SELECT count(*) AS n FROM audit'), created_at: made?.value ?? null };
+    const o = await worker.run({ path, stampAt }, CHECK_BUDGET_MS);
+    if (o.kind === 'done') return o.result;
+    throw new StoreError(o.kind === 'failed' ? o.error : `the snapshot check ${o.kind === 'timeout' ? 'took over 30 minutes' : 'stopped'}`);
   } finally {
-    db.close();
+    await worker.close();
   }
 }
+
+const CHECK_BUDGET_MS = 30 * 60_000;
 
 /** Snapshot, check and encrypt the store into `out` (written whole, then renamed into place). */
 export async function createBackup(db: Db, vault: Vault, dataDir: string, out: string): Promise<BackupInfo> {
@@ -58,11 +60,7 @@ export async function createBackup(db: Db, vault: Vault, dataDir: string, out: s
   const createdAt = new Date().toISOString();
   try {
     await db.backup(snapshot);
-    // the snapshot says when it was taken (restore reports it); its own copy, not the live store
-    const snap = new Database(snapshot);
-    snap.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('backup.snapshot_at', ?)").run(createdAt);
-    snap.close();
-    const s = summary(snapshot);
+    const s = await checkOffLoop(snapshot, createdAt);
     const message = await openpgp.createMessage({ binary: Readable.toWeb(createReadStream(snapshot)) as unknown as ReadableStream<Uint8Array>, format: 'binary' });
     const encrypted = (await openpgp.encrypt({ message, passwords: [passphrase(vault)], format: 'binary', config: { aeadProtect: false } })) as unknown as WebReadableStream<Uint8Array>;
     await pipeline(Readable.fromWeb(encrypted), createWriteStream(partial, { mode: 0o600 }));
@@ -96,7 +94,7 @@ export async function restoreBackup(file: string, vault: Vault, dataDir: string,
   const staged = join(dataDir, `restore-${process.pid}.db`);
   await decryptBackup(file, vault, staged);
   try {
-    const s = summary(staged);
+    const s = checkSnapshot(staged); // the CLI's own process: nothing else waits on it
     if (opts.checkOnly) return { backup: file, created_at: s.created_at, messages: s.messages, audit_entries: s.audit_entries, held: 0, previous: null, checked_only: true };
     const db = openDb(staged); // migrates a backup made by an older Sealpost
     let held = 0;
