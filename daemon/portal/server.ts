@@ -122,7 +122,7 @@ export class PortalServer {
     return reply.code(410).type('text/html; charset=utf-8').send(page('This message is not available', '<p>The link is not valid, or the message has expired or was withdrawn by the sender. Please contact the sender if you need it.</p>'));
   }
 
-  /** A passphrase hash nobody knows, made once: the cost of a guess against no item. */
+  /** A passphrase hash nobody knows, made at start: the cost of a guess against no item. */
   private decoyHash(): Promise<string> {
     this.decoy ??= hashPassword(randomBytes(24).toString('base64'));
     return this.decoy;
@@ -161,6 +161,7 @@ export class PortalServer {
   }
 
   async start(): Promise<void> {
+    await this.decoyHash(); // ready before the first guess, so that guess is not the slow one
     const app = (this.app = Fastify({ https: { key: this.deps.tls.key, cert: this.deps.tls.cert, minVersion: 'TLSv1.2' }, logger: false, bodyLimit: 64 * 1024, trustProxy: false }));
     await app.register(helmet, {
       contentSecurityPolicy: {

@@ -291,4 +291,18 @@ describe('protection', () => {
     assert.equal(await days(normal), 30);
     await d.cliJson(['policy', 'remove', 'brief-portal']);
   });
+
+  it('a rule on unscanned attachments routes a message whose attachment nobody could read', async () => {
+    await d.cliJson<PolicyInfo>(['policy', 'add', 'unreadable-portal', '--action', 'portal', '--when', '{"unscanned_attachments":true}', '--position', '1']);
+    const eml = join(dir, 'scan.eml');
+    const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+    writeFileSync(eml, `From: doc@clinic.test\r\nTo: someone@tls.test\r\nSubject: hello\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee the scan.\r\n--b\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename="scan.png"\r\nContent-Transfer-Encoding: base64\r\n\r\n${png}\r\n--b--\r\n`);
+    const withImage = await d.cliJson<PolicyTestResult>(['policy', 'test', eml]);
+    assert.equal(withImage.recipients[0]!.protection, 'portal');
+    assert.equal(withImage.recipients[0]!.rule, 'unreadable-portal');
+    writeFileSync(eml, 'From: doc@clinic.test\r\nTo: someone@tls.test\r\nSubject: hello\r\n\r\nNo attachment.\r\n');
+    const plain = await d.cliJson<PolicyTestResult>(['policy', 'test', eml]);
+    assert.equal(plain.recipients[0]!.protection, 'tls');
+    await d.cliJson(['policy', 'remove', 'unreadable-portal']);
+  });
 });
